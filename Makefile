@@ -1,0 +1,34 @@
+# Two commands for a fresh clone: `make site` (build the site) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+.PHONY: site serve test check bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# The CPU build of torch first (a plain torch requirement would pull CUDA wheels).
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+site: $(STAMP)
+	$(VENV)/bin/studylog build
+
+serve: $(STAMP)
+	$(VENV)/bin/studylog serve --port $(PORT)
+
+check: $(STAMP)
+	$(VENV)/bin/studylog check
+
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(PY) bench/site_scale.py
+
+clean:
+	rm -rf site .studylog

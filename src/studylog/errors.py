@@ -1,0 +1,31 @@
+"""The one exception type for user errors, and the `path:line: message` problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with one input file, reported as `path:line: message`."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class StudylogError(Exception):
+    """An error the user can fix; the CLI prints it as one line and exits non-zero."""
+
+
+class ProblemsFound(StudylogError):
+    """Input files have problems; nothing may be published while one stands."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{len(problems)} {noun} found")

@@ -1,0 +1,153 @@
+"""The site step's pages: plain Markdown and assets derived from the logs (and labs).
+
+`render_pages` is a pure function from entries to `{path in site_src: content}`; the
+engine (MkDocs or Zensical) only renders what is written here. The engine's templates do
+not escape front-matter values, so every value that reaches a template is HTML-escaped
+here, once.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+
+from slugify import slugify
+
+from .logs import LogEntry
+
+POSTS_DIR = "posts"
+LABS_DIR = "labs"
+TAGS_DIR = "tags"
+ASSETS_DIR = "assets/studylog"
+EXCERPT = "<!-- more -->"
+# Keys the engine interprets itself: an unknown Jekyll key of the same name is not passed on.
+ENGINE_KEYS = frozenset({"authors", "pin", "links", "readtime", "template", "hide", "search", "status"})
+MATHJAX = files("mathjax") / "static" / "mathjax" / "es5" / "tex-svg.js"
+FENCE_OPEN = re.compile(r"^\s*(`{3,}|~{3,})")
+
+Content = str | Path  # text, or a file to copy
+
+
+def render_pages(entries: list[LogEntry], labs: dict[str, Path]) -> dict[str, Content]:
+    """Every generated file under site_src, keyed by its path relative to site_src."""
+    pages: dict[str, Content] = {f"{POSTS_DIR}/{entry.path.name}": post_page(entry) for entry in entries}
+    pages.update(tag_pages(entries))
+    citing = {name: [e for e in entries if name in e.labs] for name in labs}
+    for name, source in labs.items():
+        pages[f"{LABS_DIR}/{name}.md"] = lab_page(name, source, citing[name])
+    if labs:
+        pages[f"{LABS_DIR}/index.md"] = labs_index(sorted(labs))
+    pages[f"{ASSETS_DIR}/tex-svg.js"] = Path(str(MATHJAX))
+    for asset in ("mathjax-config.js", "studylog.css"):
+        pages[f"{ASSETS_DIR}/{asset}"] = (files("studylog") / "assets" / asset).read_text(encoding="utf-8")
+    return pages
+
+
+def post_page(entry: LogEntry) -> str:
+    """The page handed to mkdocs-material's blog plugin for one log entry."""
+    meta = {k: v for k, v in entry.extra.items() if k not in ENGINE_KEYS}
+    meta.update(
+        title=_text(entry.title),
+        # The blog plugin sorts naive and aware datetimes together and fails on a mix, and
+        # its URLs use the date: keep the wall-clock time as written, without the offset.
+        date={"created": entry.date.replace(tzinfo=None)},
+        slug=entry.slug,
+        tags=[_text(tag) for tag in entry.tags],
+        categories=[_text(c) for c in entry.categories],
+    )
+    if entry.description:
+        meta["description"] = _text(entry.description)
+    if entry.draft:
+        meta["draft"] = True
+    if entry.math:
+        meta["math"] = True
+    meta["studylog"] = {"source": entry.path.as_posix(), "labs": list(entry.labs)}
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    return f"---\n{front}---\n\n{with_excerpt(entry.body).strip()}\n{_lab_links(entry)}"
+
+
+def with_excerpt(body: str) -> str:
+    """The body with an excerpt separator: the author's, or Jekyll's default (after the
+    first paragraph), so index pages show a paragraph rather than every whole entry."""
+    if EXCERPT in body:
+        return body
+    lines = body.strip("\n").splitlines()
+    fence = None
+    seen_text = False
+    for i, line in enumerate(lines):
+        opened = FENCE_OPEN.match(line)
+        if fence:
+            fence = None if line.strip().startswith(fence) else fence
+        elif opened:
+            fence, seen_text = opened.group(1), True
+        elif not line.strip() and seen_text:
+            return "\n".join(lines[:i] + ["", EXCERPT] + lines[i:])
+        elif line.strip() and not line.startswith("#"):
+            seen_text = True
+    return body
+
+
+def _lab_links(entry: LogEntry) -> str:
+    if not entry.labs:
+        return ""
+    items = "\n".join(f"- [{name}](../{LABS_DIR}/{name}.md)" for name in entry.labs)
+    return f"\n## Labs\n\n{items}\n"
+
+
+def lab_page(name: str, source: Path, citing: list[LogEntry]) -> str:
+    """A lab's page: its source, and the logs that cite it."""
+    code = source.read_text(encoding="utf-8")
+    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", code)), default=0))
+    logs = "\n".join(f"- [{_text(e.title)}](../{POSTS_DIR}/{e.path.name}) ({e.date:%Y-%m-%d})" for e in citing)
+    cited = f"\n## Logs that cite this lab\n\n{logs}\n" if citing else ""
+    return f"---\ntitle: {yaml.safe_dump(name).strip()}\n---\n\n# {name}\n\n{fence}python\n{code}\n{fence}\n{cited}"
+
+
+def labs_index(names: list[str]) -> str:
+    items = "\n".join(f"- [{name}]({name}.md)" for name in names)
+    return f"# Labs\n\n{items}\n"
+
+
+def tag_pages(entries: list[LogEntry]) -> dict[str, str]:
+    """A page per tag, each a tags-plugin listing of that one tag, and an index of them.
+
+    Each tag is included by exactly one listing, so the tags plugin links every tag on a
+    post to that tag's own page.
+    """
+    counts: dict[str, int] = {}
+    for entry in entries:
+        for tag in entry.tags:
+            counts[tag] = counts.get(tag, 0) + 1
+    slugs = _unique_slugs(sorted(counts, key=str.lower))
+    pages = {}
+    rows = []
+    for tag, slug in slugs.items():
+        name = _text(tag)
+        listing = json.dumps({"include": [name]})
+        pages[f"{TAGS_DIR}/{slug}.md"] = f"---\ntitle: {json.dumps(name)}\n---\n\n# {name}\n\n<!-- material/tags {listing} -->\n"
+        rows.append(f"- [{name}]({slug}.md) ({counts[tag]})")
+    pages[f"{TAGS_DIR}/index.md"] = "---\ntitle: Tags\n---\n\n# Tags\n\n" + "\n".join(rows) + "\n"
+    return pages
+
+
+def _unique_slugs(tags: list[str]) -> dict[str, str]:
+    taken: set[str] = {"index"}
+    slugs = {}
+    for tag in tags:
+        base = slugify(tag) or "tag"
+        slug, n = base, 1
+        while slug in taken:
+            n += 1
+            slug = f"{base}-{n}"
+        taken.add(slug)
+        slugs[tag] = slug
+    return slugs
+
+
+def _text(value: str) -> str:
+    return html.escape(value, quote=True)

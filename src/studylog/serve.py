@@ -1,0 +1,79 @@
+"""`studylog serve`: the engine's dev server, fed by a watcher that regenerates pages.
+
+The engine watches site_src and reloads the browser when a page there changes; studylog
+watches logs/ and labs/ and regenerates the pages they feed (watchdog, which MkDocs itself
+uses), so an edited log reaches the open page. A log that stops being valid is reported
+and the last good pages stay served.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from .errors import ProblemsFound
+from .project import Project
+from .site import engine_command, generate
+from .siteconfig import write_engine_config
+
+DEBOUNCE_S = 0.1
+
+
+class _Regenerate(FileSystemEventHandler):
+    """Regenerates the pages shortly after the last change in a burst (editors save in steps)."""
+
+    def __init__(self, project: Project, drafts: bool, echo: Callable[[str], None]):
+        self.project, self.drafts, self.echo = project, drafts, echo
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write") or Path(str(event.src_path)).name.startswith("."):
+            return
+        with self._lock:
+            if self._timer:
+                self._timer.cancel()
+            self._timer = threading.Timer(DEBOUNCE_S, self.regenerate)
+            self._timer.start()
+
+    def regenerate(self) -> None:
+        try:
+            done = generate(self.project, self.drafts)
+        except ProblemsFound as err:
+            for problem in err.problems:
+                self.echo(str(problem))
+            self.echo(f"{err}: still serving the last good pages")
+            return
+        if done.changed:
+            self.echo(f"regenerated {len(done.changed)} page(s)")
+
+
+def serve(project: Project, engine: str, drafts: bool, host: str, port: int, echo: Callable[[str], None]) -> None:
+    """Serve until interrupted."""
+    generate(project, drafts)
+    config = write_engine_config(project, project.work_dir / "serve-site", drafts)
+    address = f"{host}:{port}"
+    # MkDocs 1.6.1 leaves live reload off with recent click unless asked explicitly.
+    options = ["-a", address] + (["--livereload"] if engine == "mkdocs" else [])
+    handler = _Regenerate(project, drafts, echo)
+    observer = Observer()
+    for folder in (project.logs_dir, project.labs_dir):
+        if folder.is_dir():
+            observer.schedule(handler, str(folder), recursive=False)
+    observer.start()
+    echo(f"serving on http://{address}/ (Ctrl-C to stop)")
+    server = subprocess.Popen(engine_command(engine, "serve", config, *options))
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.terminate()
+        server.wait()
+        observer.stop()
+        observer.join()

@@ -1,0 +1,167 @@
+"""The engine configuration: studylog's defaults with the author's mkdocs.yml laid over them.
+
+The author's `mkdocs.yml` holds what is theirs to choose (site name and URL, theme colours,
+the nav of hand-written pages, extra plugins and extensions). studylog adds what publishing
+logs needs (the blog, tags, search and feed plugins, math, its layout) and writes one
+effective mkdocs.yml that MkDocs or Zensical reads. Mappings merge key by key; `plugins`
+and `markdown_extensions` merge by name, the author's options winning; a plugin the author
+sets to `enabled: false` stays off. Tags the author's file uses (`!ENV`, `!!python/name:`)
+are carried through unread, for the engine to resolve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import StudylogError
+from .pages import ASSETS_DIR, POSTS_DIR
+from .project import Project
+
+DEFAULT_SITE_URL = "http://127.0.0.1:8000/"
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """A YAML value with a tag only the engine understands, kept verbatim."""
+
+    tag: str
+    value: Any
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _construct_tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Tagged:
+    if isinstance(node, yaml.ScalarNode):
+        return Tagged(node.tag, loader.construct_scalar(node))
+    if isinstance(node, yaml.SequenceNode):
+        return Tagged(node.tag, loader.construct_sequence(node, deep=True))
+    return Tagged(node.tag, loader.construct_mapping(node, deep=True))
+
+
+def _represent_tagged(dumper: yaml.SafeDumper, data: Tagged) -> yaml.Node:
+    if isinstance(data.value, list):
+        return dumper.represent_sequence(data.tag, data.value)
+    if isinstance(data.value, dict):
+        return dumper.represent_mapping(data.tag, data.value)
+    return dumper.represent_scalar(data.tag, data.value)
+
+
+_Loader.add_multi_constructor("!", _construct_tagged)
+_Loader.add_multi_constructor("tag:yaml.org,2002:python/", _construct_tagged)
+_Dumper.add_representer(Tagged, _represent_tagged)
+
+
+def load_user_config(path: Path) -> dict[str, Any]:
+    """The author's mkdocs.yml as a mapping (empty when there is none)."""
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise StudylogError(f"{path}:{(mark.line + 1) if mark else 1}: YAML syntax error: {err.problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise StudylogError(f"{path}:1: mkdocs.yml must be a mapping of settings")
+    return data
+
+
+def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[str, Any]:
+    """What publishing a learning log needs, whatever the author's settings."""
+    return {
+        "site_name": "studylog",
+        "site_url": DEFAULT_SITE_URL,
+        "docs_dir": str(project.site_src),
+        "site_dir": str(site_dir),
+        "theme": {
+            "name": "material",
+            "features": ["navigation.indexes", "content.code.copy"],
+        },
+        "plugins": [
+            {"search": {}},
+            {
+                "blog": {
+                    "blog_dir": ".",
+                    "post_dir": POSTS_DIR,
+                    "post_url_format": "{date}/{slug}",
+                    "authors": False,
+                    "draft": drafts,
+                    "draft_on_serve": drafts,
+                    "draft_if_future_date": False,
+                }
+            },
+            {"tags": {}},
+            {
+                "rss": {
+                    "match_path": f"{POSTS_DIR}/.*",
+                    "use_git": False,
+                    "date_from_meta": {"as_creation": "date.created"},
+                }
+            },
+        ],
+        "markdown_extensions": [
+            "toc",
+            "tables",
+            "admonition",
+            "attr_list",
+            "md_in_html",
+            "footnotes",
+            {"pymdownx.arithmatex": {"generic": True}},
+            "pymdownx.highlight",
+            "pymdownx.superfences",
+        ],
+        "extra_javascript": [f"{ASSETS_DIR}/mathjax-config.js", f"{ASSETS_DIR}/tex-svg.js"],
+        "extra_css": [f"{ASSETS_DIR}/studylog.css"],
+    }
+
+
+def merge(defaults: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+    """`user` laid over `defaults`: see the module docstring for the rules."""
+    merged = dict(defaults)
+    for key, value in user.items():
+        base = merged.get(key)
+        if key in ("plugins", "markdown_extensions"):
+            merged[key] = _merge_named(base or [], value or [])
+        elif key in ("extra_javascript", "extra_css"):
+            merged[key] = list(base or []) + [v for v in (value or []) if v not in (base or [])]
+        elif isinstance(base, dict) and isinstance(value, dict):
+            merged[key] = merge(base, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_named(base: list[Any], user: list[Any] | dict[str, Any]) -> list[Any]:
+    entries = dict(_named(base))
+    for name, options in _named(user):
+        entries[name] = merge(entries.get(name) or {}, options or {})
+    return [{name: options} for name, options in entries.items()]
+
+
+def _named(items: list[Any] | dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if isinstance(items, dict):
+        return list(items.items())
+    return [(item, {}) if isinstance(item, str) else next(iter(item.items())) for item in items]
+
+
+def write_engine_config(project: Project, site_dir: Path, drafts: bool) -> Path:
+    """Write the effective configuration into the work folder and return its path."""
+    config = merge(studylog_defaults(project, site_dir, drafts), load_user_config(project.user_config))
+    # Where things live is studylog's layout, not a setting.
+    config["docs_dir"] = str(project.site_src)
+    config["site_dir"] = str(site_dir)
+    path = project.work_dir / "mkdocs.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
