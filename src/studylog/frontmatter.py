@@ -75,7 +75,10 @@ def _load_yaml(source: str, first_line: int) -> tuple[dict[str, Any], dict[str, 
         if not isinstance(node, yaml.MappingNode):
             raise FrontMatterError(first_line + node.start_mark.line, "front matter must be a mapping of keys to values")
         key_lines = _key_lines(node, first_line)
-        data = loader.construct_document(node)
+        try:
+            data = loader.construct_document(node)
+        except (ValueError, OverflowError) as err:  # a timestamp like 2026-02-30
+            raise FrontMatterError(_failing_line(node, first_line), f"invalid value: {err}") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = first_line + (mark.line if mark else 0)
@@ -85,6 +88,16 @@ def _load_yaml(source: str, first_line: int) -> tuple[dict[str, Any], dict[str, 
     finally:
         loader.dispose()
     return data, key_lines
+
+
+def _failing_line(node: yaml.MappingNode, first_line: int) -> int:
+    """The line of the first value that cannot be constructed on its own."""
+    for key_node, value_node in node.value:
+        try:
+            yaml.SafeLoader("").construct_object(value_node, deep=True)
+        except (ValueError, OverflowError, yaml.YAMLError):
+            return first_line + key_node.start_mark.line
+    return first_line
 
 
 def _key_lines(node: yaml.MappingNode, first_line: int) -> dict[str, int]:

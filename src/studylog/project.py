@@ -47,6 +47,11 @@ class Project:
         return self.root / "mkdocs.yml"
 
     @property
+    def engine_config(self) -> Path:
+        """The effective config studylog writes for the engine (git-ignored)."""
+        return self.root / ".studylog-mkdocs.yml"
+
+    @property
     def work_dir(self) -> Path:
         """Git-ignored working state: the generated engine config, caches."""
         return self.root / ".studylog"

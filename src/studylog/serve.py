@@ -56,7 +56,7 @@ class _Regenerate(FileSystemEventHandler):
 def serve(project: Project, engine: str, drafts: bool, host: str, port: int, echo: Callable[[str], None]) -> None:
     """Serve until interrupted."""
     generate(project, drafts)
-    config = write_engine_config(project, project.work_dir / "serve-site", drafts)
+    config = write_engine_config(project, project.work_dir / "serve-site", drafts, engine)
     address = f"{host}:{port}"
     # MkDocs 1.6.1 leaves live reload off with recent click unless asked explicitly.
     options = ["-a", address] + (["--livereload"] if engine == "mkdocs" else [])

@@ -56,15 +56,22 @@ def build(project: Project, engine: str = "mkdocs", drafts: bool = False) -> Gen
     generated = generate(project, drafts)
     staging = project.work_dir / "site.new"
     shutil.rmtree(staging, ignore_errors=True)
-    config = write_engine_config(project, staging, drafts)
+    config = write_engine_config(project, staging, drafts, engine)
     # Strict: a broken internal link fails the build, naming its file.
-    options = ["--strict", "--clean"] + (["--quiet"] if engine == "mkdocs" else [])
+    options = ["--strict", "--clean"]
     run = subprocess.run(engine_command(engine, "build", config, *options), capture_output=True, text=True)
     if run.returncode != 0 or not (staging / "index.html").exists():
         shutil.rmtree(staging, ignore_errors=True)
-        raise StudylogError(f"{engine} build failed:\n{(run.stderr or run.stdout).strip()}")
+        raise StudylogError(f"{engine} build failed: {_engine_complaints(run.stdout + run.stderr)}")
     _replace_dir(staging, project.site_dir, project.work_dir / "site.old")
     return generated
+
+
+def _engine_complaints(output: str) -> str:
+    """The engine's warnings and errors (what strict mode failed on), else its last lines."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    flagged = [line.split("-", 1)[-1].strip() for line in lines if line.startswith(("WARNING", "ERROR"))]
+    return "; ".join(flagged or lines[-5:])
 
 
 def _replace_dir(new: Path, target: Path, old: Path) -> None:

@@ -3,7 +3,8 @@
 The author's `mkdocs.yml` holds what is theirs to choose (site name and URL, theme colours,
 the nav of hand-written pages, extra plugins and extensions). studylog adds what publishing
 logs needs (the blog, tags, search and feed plugins, math, its layout) and writes one
-effective mkdocs.yml that MkDocs or Zensical reads. Mappings merge key by key; `plugins`
+effective config (`.studylog-mkdocs.yml` beside the author's, since Zensical wants
+the docs inside the config's folder) that MkDocs or Zensical reads. Mappings merge key by key; `plugins`
 and `markdown_extensions` merge by name, the author's options winning; a plugin the author
 sets to `enabled: false` stays off. Tags the author's file uses (`!ENV`, `!!python/name:`)
 are carried through unread, for the engine to resolve.
@@ -12,6 +13,7 @@ are carried through unread, for the engine to resolve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +84,12 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
     return {
         "site_name": "studylog",
         "site_url": DEFAULT_SITE_URL,
-        "docs_dir": str(project.site_src),
-        "site_dir": str(site_dir),
+        "docs_dir": project.rel(project.site_src).as_posix(),
+        "site_dir": project.rel(site_dir).as_posix(),
         "theme": {
             "name": "material",
+            # System fonts: the default loads Google Fonts, and a built page must load nothing remote.
+            "font": False,
             "features": ["navigation.indexes", "content.code.copy"],
         },
         "plugins": [
@@ -155,13 +159,15 @@ def _named(items: list[Any] | dict[str, Any]) -> list[tuple[str, dict[str, Any]]
     return [(item, {}) if isinstance(item, str) else next(iter(item.items())) for item in items]
 
 
-def write_engine_config(project: Project, site_dir: Path, drafts: bool) -> Path:
-    """Write the effective configuration into the work folder and return its path."""
-    config = merge(studylog_defaults(project, site_dir, drafts), load_user_config(project.user_config))
+def write_engine_config(project: Project, site_dir: Path, drafts: bool, engine: str = "mkdocs") -> Path:
+    """Write the effective configuration for `engine` and return its path."""
+    defaults = studylog_defaults(project, site_dir, drafts)
+    if engine == "zensical":
+        defaults["theme"]["custom_dir"] = str(files("studylog") / "assets" / "overrides")
+    config = merge(defaults, load_user_config(project.user_config))
     # Where things live is studylog's layout, not a setting.
-    config["docs_dir"] = str(project.site_src)
-    config["site_dir"] = str(site_dir)
-    path = project.work_dir / "mkdocs.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    config["docs_dir"] = project.rel(project.site_src).as_posix()
+    config["site_dir"] = project.rel(site_dir).as_posix()
+    path = project.engine_config
     path.write_text(yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path

@@ -1,0 +1,47 @@
+"""Fixture projects built in temporary folders."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from studylog.project import Project
+
+
+class ProjectMaker:
+    """Writes a small studylog project: logs, labs, site settings, hand-written pages."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        for folder in ("logs", "labs", "site_src"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / "site_src" / "index.md").write_text("# Fixture log\n\nWelcome.\n", encoding="utf-8")
+        (root / "mkdocs.yml").write_text("site_name: Fixture\n", encoding="utf-8")
+
+    @property
+    def project(self) -> Project:
+        return Project.at(self.root)
+
+    def log(self, name: str, front: str, body: str = "Some text.\n") -> Path:
+        path = self.root / "logs" / name
+        path.write_text(f"---\n{textwrap.dedent(front).strip()}\n---\n\n{body}", encoding="utf-8")
+        return path
+
+    def raw_log(self, name: str, content: bytes | str) -> Path:
+        path = self.root / "logs" / name
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        path.write_bytes(content)
+        return path
+
+    def lab(self, name: str, source: str = "# %%\nprint('hello')\n") -> Path:
+        path = self.root / "labs" / f"{name}.py"
+        path.write_text(source, encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def maker(tmp_path: Path) -> ProjectMaker:
+    return ProjectMaker(tmp_path / "proj")

@@ -1,0 +1,195 @@
+"""Building a fixture project end to end, with MkDocs (default) and Zensical."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from studylog.cli import main
+from studylog.errors import ProblemsFound, StudylogError
+from studylog.site import build
+
+EVIL = "<script>alert(1)</script>"
+
+
+def fixture_project(maker) -> None:
+    maker.lab("ring")
+    maker.log(
+        "2026-03-01-reading-rllib.md",
+        "title: Reading RLlib\ndate: 2026-03-01\ntags: [rllib, notes]\nlabs: [ring]",
+        "The policy evaluator samples.\n\nMore on actors.\n",
+    )
+    maker.log(
+        "2026-03-02-ring-math.md",
+        "title: Ring math\ndate: 2026-03-02 21:00:00 +0100\ntags: allreduce notes\nmath: true",
+        "Each participant moves $2\\frac{n-1}{n}N$ bytes.\n\n$$\nT = 2(n-1)\\alpha\n$$\n",
+    )
+    maker.log("2026-03-03-escaped.md", f"title: '{EVIL}'\ndate: 2026-03-03\ntags: [notes]\ndescription: '\"><b>x</b>'")
+    maker.log("2026-03-04-secret-draft.md", "title: Secret draft\ndate: 2026-03-04\ndraft: true\ntags: [notes]")
+    maker.log("2026-03-05-unpublished.md", "title: Unpublished thing\ndate: 2026-03-05\npublished: false")
+
+
+class _Scripts(HTMLParser):
+    """Collects the text of every <script> element and every remote src/href."""
+
+    def __init__(self):
+        super().__init__()
+        self.scripts: list[str] = []
+        self.remote: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        if self._in_script:
+            self.scripts.append("")
+        for name, value in attrs:
+            loads = (tag, name) in {("script", "src"), ("img", "src"), ("link", "href"), ("iframe", "src")}
+            if loads and value and re.match(r"(https?:)?//", value) and "127.0.0.1" not in value:
+                self.remote.append(value)
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
+
+
+def all_html(site: Path) -> dict[str, str]:
+    return {p.relative_to(site).as_posix(): p.read_text(encoding="utf-8") for p in site.rglob("*.html")}
+
+
+@pytest.fixture(scope="module", params=["mkdocs", "zensical"])
+def built(request, tmp_path_factory):
+    from conftest import ProjectMaker
+
+    maker = ProjectMaker(tmp_path_factory.mktemp(request.param) / "proj")
+    fixture_project(maker)
+    build(maker.project, engine=request.param)
+    return request.param, maker.root / "site"
+
+
+def test_post_pages_with_titles(built):
+    _, site = built
+    page = (site / "2026/03/01/reading-rllib/index.html").read_text(encoding="utf-8")
+    assert "Reading RLlib" in page and "The policy evaluator samples." in page
+    assert (site / "2026/03/02/ring-math/index.html").exists()
+
+
+def test_log_page_links_to_its_lab_and_tags(built):
+    _, site = built
+    page = (site / "2026/03/01/reading-rllib/index.html").read_text(encoding="utf-8")
+    assert re.search(r'href="(\.\./)+labs/ring/"', page)
+    assert (site / "labs/ring/index.html").exists()
+    assert re.search(r'href="(\.\./)+tags/rllib/#tag:rllib"', page)
+
+
+def test_tag_page_lists_its_entries(built):
+    _, site = built
+    page = (site / "tags/allreduce/index.html").read_text(encoding="utf-8")
+    assert "Ring math" in page and "Reading RLlib" not in page
+    notes = (site / "tags/notes/index.html").read_text(encoding="utf-8")
+    assert "Reading RLlib" in notes and "Ring math" in notes
+
+
+def test_math_markup_and_local_renderer(built):
+    _, site = built
+    page = (site / "2026/03/02/ring-math/index.html").read_text(encoding="utf-8")
+    assert 'class="arithmatex"' in page
+    assert "assets/studylog/tex-svg.js" in page
+    assert (site / "assets/studylog/tex-svg.js").stat().st_size > 1_000_000
+
+
+def test_nothing_loaded_from_a_cdn(built):
+    _, site = built
+    for name, html in all_html(site).items():
+        parser = _Scripts()
+        parser.feed(html)
+        assert parser.remote == [], (name, parser.remote)
+
+
+def test_title_and_description_are_text(built):
+    _, site = built
+    for name, html in all_html(site).items():
+        parser = _Scripts()
+        parser.feed(html)
+        assert not any("alert(1)" in script for script in parser.scripts), name
+        assert "<b>x</b>" not in html, name
+    page = (site / "2026/03/03/escaped/index.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_drafts_appear_nowhere(built):
+    _, site = built
+    for name, html in all_html(site).items():
+        assert "Secret draft" not in html and "Unpublished thing" not in html, name
+    assert not (site / "2026/03/04").exists()
+
+
+def test_home_lists_newest_first_and_feed_linked(built):
+    engine, site = built
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert home.index("Ring math") < home.index("Reading RLlib")
+    assert 'type="application/rss+xml"' in home
+    feed = (site / "feed_rss_created.xml").read_text(encoding="utf-8")
+    assert "Ring math" in feed and "Secret draft" not in feed
+
+
+def test_archive_page(built):
+    _, site = built
+    archive = (site / "archive/2026/index.html").read_text(encoding="utf-8")
+    assert "Ring math" in archive and "Reading RLlib" in archive
+
+
+def test_both_engines_publish_the_same_pages(tmp_path):
+    from conftest import ProjectMaker
+
+    pages = {}
+    for engine in ("mkdocs", "zensical"):
+        maker = ProjectMaker(tmp_path / engine)
+        fixture_project(maker)
+        build(maker.project, engine=engine)
+        pages[engine] = {p for p in all_html(maker.root / "site") if not p.startswith("404")}
+    wanted = {p for p in pages["mkdocs"] if re.match(r"(\d{4}/\d\d/\d\d/|tags/|labs/)", p)}
+    assert len(wanted) >= 3 + 4 + 2
+    assert wanted <= pages["zensical"]
+
+
+def test_drafts_flag_includes_them(maker):
+    fixture_project(maker)
+    build(maker.project, drafts=True)
+    assert (maker.root / "site/2026/03/04/secret-draft/index.html").exists()
+
+
+def test_problems_publish_nothing(maker):
+    fixture_project(maker)
+    build(maker.project)
+    before = (maker.root / "site/index.html").read_bytes()
+    maker.raw_log("2026-03-09-bad.md", "---\ntitle: Bad\ndate: 2026-04-01\n---\n")
+    with pytest.raises(ProblemsFound):
+        build(maker.project)
+    assert (maker.root / "site/index.html").read_bytes() == before
+    result = CliRunner().invoke(main, ["--root", str(maker.root), "build"])
+    assert result.exit_code == 1
+    assert "logs/2026-03-09-bad.md:3: date 2026-04-01 does not match" in result.output
+
+
+def test_broken_internal_link_fails_strict_build(maker):
+    fixture_project(maker)
+    (maker.root / "site_src" / "about.md").write_text("# About\n\n[gone](missing.md)\n", encoding="utf-8")
+    with pytest.raises(StudylogError, match="missing.md"):
+        build(maker.project)
+
+
+def test_tracked_page_in_a_generated_place_is_never_overwritten(maker):
+    fixture_project(maker)
+    (maker.root / "site_src" / "tags").mkdir()
+    mine = maker.root / "site_src" / "tags" / "index.md"
+    mine.write_text("# My tags page\n", encoding="utf-8")
+    with pytest.raises(StudylogError, match="was not written by studylog"):
+        build(maker.project)
+    assert mine.read_text(encoding="utf-8") == "# My tags page\n"
