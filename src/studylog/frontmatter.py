@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+# libyaml's safe loader when PyYAML was built with it: same safe rules, several times faster.
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 FENCE = "---"
 FENCE_ENDS = ("---", "...")
 
@@ -67,7 +69,7 @@ def parse(text: str) -> Document:
 
 
 def _load_yaml(source: str, first_line: int) -> tuple[dict[str, Any], dict[str, int]]:
-    loader = yaml.SafeLoader(source)
+    loader = SafeLoader(source)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -94,7 +96,7 @@ def _failing_line(node: yaml.MappingNode, first_line: int) -> int:
     """The line of the first value that cannot be constructed on its own."""
     for key_node, value_node in node.value:
         try:
-            yaml.SafeLoader("").construct_object(value_node, deep=True)
+            SafeLoader("").construct_object(value_node, deep=True)
         except (ValueError, OverflowError, yaml.YAMLError):
             return first_line + key_node.start_mark.line
     return first_line

@@ -28,6 +28,7 @@ EXCERPT = "<!-- more -->"
 # Keys the engine interprets itself: an unknown Jekyll key of the same name is not passed on.
 ENGINE_KEYS = frozenset({"authors", "pin", "links", "readtime", "template", "hide", "search", "status"})
 MATHJAX = files("mathjax") / "static" / "mathjax" / "es5" / "tex-svg.js"
+SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 FENCE_OPEN = re.compile(r"^\s*(`{3,}|~{3,})")
 
 Content = str | Path  # text, or a file to copy
@@ -67,7 +68,7 @@ def post_page(entry: LogEntry) -> str:
     if entry.math:
         meta["math"] = True
     meta["studylog"] = {"source": entry.path.as_posix(), "labs": list(entry.labs)}
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    front = yaml.dump(meta, Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n{with_excerpt(entry.body).strip()}\n{_lab_links(entry)}"
 
 

@@ -137,7 +137,7 @@ def merge(defaults: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
         base = merged.get(key)
         if key in ("plugins", "markdown_extensions"):
             merged[key] = _merge_named(base or [], value or [])
-        elif key in ("extra_javascript", "extra_css"):
+        elif key in ("extra_javascript", "extra_css", "hooks"):
             merged[key] = list(base or []) + [v for v in (value or []) if v not in (base or [])]
         elif isinstance(base, dict) and isinstance(value, dict):
             merged[key] = merge(base, value)
@@ -162,6 +162,8 @@ def _named(items: list[Any] | dict[str, Any]) -> list[tuple[str, dict[str, Any]]
 def write_engine_config(project: Project, site_dir: Path, drafts: bool, engine: str = "mkdocs") -> Path:
     """Write the effective configuration for `engine` and return its path."""
     defaults = studylog_defaults(project, site_dir, drafts)
+    if engine == "mkdocs":
+        defaults["hooks"] = [str(files("studylog") / "engine_hooks" / "mkdocs_page_eq.py")]
     if engine == "zensical":
         defaults["theme"]["custom_dir"] = str(files("studylog") / "assets" / "overrides")
     config = merge(defaults, load_user_config(project.user_config))

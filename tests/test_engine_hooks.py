@@ -1,0 +1,73 @@
+"""The MkDocs hook that keeps blog builds linear must not change what is built."""
+
+from __future__ import annotations
+
+import filecmp
+import importlib.util
+import inspect
+import itertools
+import subprocess
+import sys
+from importlib.resources import files
+
+import pytest
+import yaml
+from mkdocs.structure.files import File
+from mkdocs.structure.pages import Page
+
+from studylog.site import generate
+from studylog.siteconfig import write_engine_config
+from test_build import fixture_project
+
+HOOK = files("studylog") / "engine_hooks" / "mkdocs_page_eq.py"
+
+
+def load_hook():
+    spec = importlib.util.spec_from_file_location("studylog_hook_under_test", str(HOOK))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mkdocs_page_eq_has_the_shape_the_hook_assumes():
+    source = inspect.getsource(Page.__eq__)
+    assert "self.title == other.title" in source and "self.file == other.file" in source
+    assert "__eq__" not in File.__dict__, "File gained __eq__: file comparison is no longer identity"
+
+
+def test_patched_eq_agrees_with_mkdocs_on_every_pair(tmp_path):
+    hook = load_hook()
+    config = {"use_directory_urls": True}
+    shared = File("a.md", str(tmp_path), str(tmp_path / "out"), True)
+    other = File("b.md", str(tmp_path), str(tmp_path / "out"), True)
+    pages = []
+    for title, file in itertools.product(["Same", "Same", "Other"], [shared, other]):
+        page = Page(title, file, config)
+        page.markdown, page.meta = "", {"title": title}
+        pages.append(page)
+    for left, right in itertools.product(pages, pages + [None, "Same"]):
+        assert hook._page_eq(left, right) == Page.__eq__(left, right), (left, right)
+
+
+def test_hook_changes_no_built_page(maker, tmp_path):
+    fixture_project(maker)
+    generate(maker.project)
+    outputs = {}
+    for with_hook in (True, False):
+        config_path = write_engine_config(maker.project, maker.root / f"out-{with_hook}", drafts=False)
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        if not with_hook:
+            config.pop("hooks")
+        config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "-f", str(config_path)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        outputs[with_hook] = maker.root / f"out-{with_hook}"
+    # The feeds carry their build time; everything else must match byte for byte.
+    stamped = ["sitemap.xml.gz", "feed_rss_created.xml", "feed_rss_updated.xml", "feed_json_created.json", "feed_json_updated.json"]
+    compare = filecmp.dircmp(outputs[True], outputs[False], ignore=stamped)
+
+    def differences(cmp) -> list[str]:
+        found = cmp.left_only + cmp.right_only + cmp.diff_files
+        return found + [d for sub in cmp.subdirs.values() for d in differences(sub)]
+
+    assert differences(compare) == []
