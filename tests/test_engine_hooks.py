@@ -5,7 +5,6 @@ from __future__ import annotations
 import filecmp
 import importlib.util
 import inspect
-import itertools
 import subprocess
 import sys
 from importlib.resources import files
@@ -13,13 +12,14 @@ from importlib.resources import files
 import pytest
 import yaml
 from mkdocs.structure.files import File
+from material.plugins.blog.plugin import BlogPlugin
 from mkdocs.structure.pages import Page
 
 from studylog.site import generate
 from studylog.siteconfig import write_engine_config
 from test_build import fixture_project
 
-HOOK = files("studylog") / "engine_hooks" / "mkdocs_page_eq.py"
+HOOK = files("studylog") / "engine_hooks" / "mkdocs_blog_posts.py"
 
 
 def load_hook():
@@ -29,24 +29,27 @@ def load_hook():
     return module
 
 
-def test_mkdocs_page_eq_has_the_shape_the_hook_assumes():
-    source = inspect.getsource(Page.__eq__)
-    assert "self.title == other.title" in source and "self.file == other.file" in source
-    assert "__eq__" not in File.__dict__, "File gained __eq__: file comparison is no longer identity"
+def test_the_plugin_still_has_the_shape_the_hook_assumes():
+    source = inspect.getsource(BlogPlugin)
+    assert "page not in self.blog.posts" in source
+    assert "self.file == other.file" in inspect.getsource(Page.__eq__)
+    assert "__eq__" not in File.__dict__, "File gained __eq__: page equality is no longer file identity"
 
 
-def test_patched_eq_agrees_with_mkdocs_on_every_pair(tmp_path):
+def test_identity_membership_agrees_with_the_scan(tmp_path):
     hook = load_hook()
     config = {"use_directory_urls": True}
-    shared = File("a.md", str(tmp_path), str(tmp_path / "out"), True)
-    other = File("b.md", str(tmp_path), str(tmp_path / "out"), True)
     pages = []
-    for title, file in itertools.product(["Same", "Same", "Other"], [shared, other]):
-        page = Page(title, file, config)
+    for i, title in enumerate(["Same", "Same", "Other"]):
+        page = Page(title, File(f"p{i}.md", str(tmp_path), str(tmp_path / "out"), True), config)
         page.markdown, page.meta = "", {"title": title}
         pages.append(page)
-    for left, right in itertools.product(pages, pages + [None, "Same"]):
-        assert hook._page_eq(left, right) == Page.__eq__(left, right), (left, right)
+    posts, others = pages[:2], pages[2:] + [Page("Same", File("x.md", str(tmp_path), str(tmp_path), True), config)]
+    fast = hook._PostList(posts)
+    for page in pages + others + [None, "Same"]:
+        assert (page in fast) == (page in list(posts)), page
+    fast.append(others[0])
+    assert others[0] in fast
 
 
 def test_hook_changes_no_built_page(maker, tmp_path):

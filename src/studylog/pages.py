@@ -52,22 +52,17 @@ def render_pages(entries: list[LogEntry], labs: dict[str, Path]) -> dict[str, Co
 def post_page(entry: LogEntry) -> str:
     """The page handed to mkdocs-material's blog plugin for one log entry."""
     meta = {k: v for k, v in entry.extra.items() if k not in ENGINE_KEYS}
-    meta.update(
-        title=_text(entry.title),
-        # The blog plugin sorts naive and aware datetimes together and fails on a mix, and
-        # its URLs use the date: keep the wall-clock time as written, without the offset.
-        date={"created": entry.date.replace(tzinfo=None)},
-        slug=entry.slug,
-        tags=[_text(tag) for tag in entry.tags],
-        categories=[_text(c) for c in entry.categories],
-    )
+    # The blog plugin sorts naive and aware datetimes together and fails on a mix, and its
+    # URLs use the date: keep the wall-clock time as written, without the offset. Only
+    # keys the engine reads are written: the engine parses this front matter twice a page.
+    meta.update(title=_text(entry.title), date=entry.date.replace(tzinfo=None), slug=entry.slug)
+    for key, values in (("tags", entry.tags), ("categories", entry.categories)):
+        if values:
+            meta[key] = [_text(value) for value in values]
     if entry.description:
         meta["description"] = _text(entry.description)
     if entry.draft:
         meta["draft"] = True
-    if entry.math:
-        meta["math"] = True
-    meta["studylog"] = {"source": entry.path.as_posix(), "labs": list(entry.labs)}
     front = yaml.dump(meta, Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n{with_excerpt(entry.body).strip()}\n{_lab_links(entry)}"
 

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from .errors import StudylogError
-from .pages import ASSETS_DIR, POSTS_DIR
+from .pages import ASSETS_DIR, LABS_DIR, POSTS_DIR, TAGS_DIR
 from .project import Project
 
 DEFAULT_SITE_URL = "http://127.0.0.1:8000/"
@@ -110,7 +110,7 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
                 "rss": {
                     "match_path": f"{POSTS_DIR}/.*",
                     "use_git": False,
-                    "date_from_meta": {"as_creation": "date.created"},
+                    "date_from_meta": {"as_creation": "date"},
                 }
             },
         ],
@@ -159,14 +159,31 @@ def _named(items: list[Any] | dict[str, Any]) -> list[tuple[str, dict[str, Any]]
     return [(item, {}) if isinstance(item, str) else next(iter(item.items())) for item in items]
 
 
+def default_nav(project: Project) -> list[Any]:
+    """The log, the hand-written top-level pages, the tags and labs indexes.
+
+    Without a nav, MkDocs lists every page, one tag page each included, and renders that
+    list into every page: its cost grows with tags × pages. Posts and tag pages are
+    reached from the log and the tags index instead.
+    """
+    pages = sorted(p.name for p in project.site_src.glob("*.md") if p.name != "index.md")
+    nav: list[Any] = [{"Log": "index.md"}, *pages, {"Tags": f"{TAGS_DIR}/index.md"}]
+    if project.lab_names():
+        nav.append({"Labs": f"{LABS_DIR}/index.md"})
+    return nav
+
+
 def write_engine_config(project: Project, site_dir: Path, drafts: bool, engine: str = "mkdocs") -> Path:
     """Write the effective configuration for `engine` and return its path."""
     defaults = studylog_defaults(project, site_dir, drafts)
     if engine == "mkdocs":
-        defaults["hooks"] = [str(files("studylog") / "engine_hooks" / "mkdocs_page_eq.py")]
+        defaults["hooks"] = [str(files("studylog") / "engine_hooks" / "mkdocs_blog_posts.py")]
     if engine == "zensical":
         defaults["theme"]["custom_dir"] = str(files("studylog") / "assets" / "overrides")
-    config = merge(defaults, load_user_config(project.user_config))
+    user = load_user_config(project.user_config)
+    if "nav" not in user:
+        defaults["nav"] = default_nav(project)
+    config = merge(defaults, user)
     # Where things live is studylog's layout, not a setting.
     config["docs_dir"] = project.rel(project.site_src).as_posix()
     config["site_dir"] = project.rel(site_dir).as_posix()
