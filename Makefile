@@ -9,7 +9,6 @@ PORT ?= 8000
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
 	# The CPU build of torch first (a plain torch requirement would pull CUDA wheels).
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[dev]'

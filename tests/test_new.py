@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from studylog.check import check_project
@@ -69,3 +72,19 @@ def test_cli_new_defaults_to_today(maker):
     result = CliRunner().invoke(main, ["--root", str(maker.root), "new", "Today"])
     assert result.exit_code == 0
     assert result.output.strip() == f"logs/{dt.date.today().isoformat()}-today.md"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(title=st.text(min_size=1, max_size=60))
+def test_any_title_round_trips_or_is_refused(maker, title):
+    for old in (maker.root / "logs").iterdir():
+        old.unlink()
+    try:
+        path = new_entry(maker.project, title, dt.date(2026, 3, 1))
+    except StudylogError as err:
+        assert "slug" in str(err) or "title" in str(err)
+        return
+    assert re.fullmatch(r"2026-03-01-[a-z0-9]+(-[a-z0-9]+)*\.md", path.name)
+    result = check_project(maker.project)
+    assert result.problems == ()
+    assert result.entries[0].title == title.strip()
