@@ -90,7 +90,8 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
             "name": "material",
             # System fonts: the default loads Google Fonts, and a built page must load nothing remote.
             "font": False,
-            "features": ["navigation.indexes", "content.code.copy"],
+            # prune: each page carries only the nav links it shows, not one per archive year.
+            "features": ["navigation.indexes", "navigation.prune", "content.code.copy"],
         },
         "plugins": [
             {"search": {}},
@@ -100,6 +101,9 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
                     "post_dir": POSTS_DIR,
                     "post_url_format": "{date}/{slug}",
                     "authors": False,
+                    # Each listing page renders the whole theme once: 20 excerpts a page
+                    # (three weeks of daily entries) halves those renders against the default 10.
+                    "pagination_per_page": 20,
                     "draft": drafts,
                     "draft_on_serve": drafts,
                     "draft_if_future_date": False,
@@ -110,6 +114,9 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
                 "rss": {
                     "match_path": f"{POSTS_DIR}/.*",
                     "use_git": False,
+                    # Whole posts in the feed, from the HTML already rendered; an abstract
+                    # would convert every post's Markdown once more (2 s at 3650 posts).
+                    "abstract_chars_count": -1,
                     "date_from_meta": {"as_creation": "date"},
                 }
             },
