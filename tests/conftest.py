@@ -36,10 +36,27 @@ class ProjectMaker:
         path.write_bytes(content)
         return path
 
-    def lab(self, name: str, source: str = "# %%\nprint('hello')\n") -> Path:
+    def lab(self, name: str, source: str | None = None, **options) -> Path:
         path = self.root / "labs" / f"{name}.py"
-        path.write_text(source, encoding="utf-8")
+        path.write_text(source if source is not None else lab_source(**options), encoding="utf-8")
         return path
+
+
+def lab_source(
+    title: str = "A lab",
+    summary: str = "Checks the plumbing.",
+    parameters: str = "n = 3  # how many",
+    profiles: str = "quick:\n  n: 2\nfull:\n  n: 5",
+    body: str = "print(sum(range(n)))",
+) -> str:
+    """A lab in Jupytext percent format with the studylog header."""
+    profile_lines = "\n".join("#       " + line for line in profiles.splitlines())
+    return (
+        "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n"
+        f"#     name: python3\n#   studylog:\n#     title: {title}\n#     summary: {summary}\n"
+        f"#     profiles:\n{profile_lines}\n# ---\n\n"
+        f"# %% [markdown]\n# # {title}\n\n# %% tags=[\"parameters\"]\n{parameters}\n\n# %%\n{body}\n"
+    )
 
 
 @pytest.fixture

@@ -1,3 +1,10 @@
-"""studylog: a learning log and executable labs, rendered into a static site."""
+"""studylog: a learning log and executable labs, rendered into a static site.
+
+Labs import `record` from here; nothing else is imported, so a lab's dependency on
+studylog is this file and record.py only.
+"""
+
+from .record import record
 
 __version__ = "0.1.0"
+__all__ = ["record"]

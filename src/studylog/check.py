@@ -1,10 +1,12 @@
-"""`studylog check`: every problem in every log, in one pass."""
+"""`studylog check`: every problem in every log and lab, in one pass."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import Problem
+from .labs import Lab, read_lab
 from .logs import LogEntry, parse_log
 from .project import Project
 
@@ -13,27 +15,41 @@ from .project import Project
 class CheckResult:
     entries: tuple[LogEntry, ...]  # every valid entry, drafts included, oldest first
     problems: tuple[Problem, ...]
+    labs: tuple[Lab, ...] = ()  # every valid lab, by name
 
 
 def check_project(project: Project) -> CheckResult:
-    """Parse and validate every log of `project`, collecting all problems."""
+    """Parse and validate every log and lab of `project`, collecting all problems."""
     entries: list[LogEntry] = []
+    labs: list[Lab] = []
     problems: list[Problem] = []
-    for path in sorted(project.logs_dir.iterdir()):
-        shown = project.rel(path)
-        if path.is_symlink() and not path.resolve().is_relative_to(project.root):
-            problems.append(Problem(shown, 1, "symlink points outside the project; copy the file in instead"))
-            continue
-        if path.is_dir() or path.name.startswith("."):
-            continue
-        entry, found = parse_log(path, shown)
+    for path in _inputs(project, project.logs_dir, "*", problems):
+        entry, found = parse_log(path, project.rel(path))
         problems.extend(found)
         if entry is not None:
             entries.append(entry)
+    for path in _inputs(project, project.labs_dir, "*.py", problems):
+        lab, found = read_lab(path, project.rel(path))
+        problems.extend(found)
+        if lab is not None:
+            labs.append(lab)
     problems.extend(_unknown_labs(entries, project.lab_names()))
     problems.extend(_url_collisions(entries))
     entries.sort(key=lambda e: (e.date.replace(tzinfo=None), e.path.name))
-    return CheckResult(tuple(entries), tuple(sorted(problems)))
+    return CheckResult(tuple(entries), tuple(sorted(problems)), tuple(labs))
+
+
+def _inputs(project: Project, folder: Path, pattern: str, problems: list[Problem]) -> list[Path]:
+    """The files of `folder` to read; a symlink leading outside the project is a problem."""
+    if not folder.is_dir():
+        return []
+    paths = []
+    for path in sorted(folder.glob(pattern)):
+        if path.is_symlink() and not path.resolve().is_relative_to(project.root):
+            problems.append(Problem(project.rel(path), 1, "symlink points outside the project; copy the file in instead"))
+        elif path.is_file() and not path.name.startswith((".", "_")):
+            paths.append(path)
+    return paths
 
 
 def _unknown_labs(entries: list[LogEntry], labs: set[str]) -> list[Problem]:

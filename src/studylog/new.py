@@ -31,7 +31,7 @@ def new_entry(
     project: Project, title: str, date: dt.date, tags: tuple[str, ...] = (), labs: tuple[str, ...] = ()
 ) -> Path:
     """Write `logs/DATE-slug.md` and return its path; refuse if it exists."""
-    title = title.strip()
+    title = " ".join(title.split())  # one line: YAML folds line breaks such as U+0085
     slug = slugify(title)
     if not slug:
         raise StudylogError(f"title {title!r} gives an empty slug: use some letters or digits")

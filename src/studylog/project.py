@@ -56,6 +56,11 @@ class Project:
         """Git-ignored working state: the generated engine config, caches."""
         return self.root / ".studylog"
 
+    @property
+    def source_roots(self) -> list[Path]:
+        """Where a lab's `import x` finds project modules: src/, then labs/ itself."""
+        return [self.root / "src", self.labs_dir]
+
     def rel(self, path: Path) -> Path:
         """`path` relative to the project root when it is inside it, for messages."""
         try:

@@ -1,0 +1,121 @@
+"""Executing one lab: a fresh Jupyter kernel of this interpreter, run by nbclient.
+
+The profile's values go in a cell tagged `injected-parameters` right after the lab's
+`parameters` cell (papermill's convention). A setup cell, removed before the notebook is
+stored, starts recording the data files the lab reads. Metrics arrive through the file
+that `studylog.record` appends to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from .labs import PARAMETERS_TAG, Lab, read_notebook
+from .project import Project
+from .record import METRICS_ENV
+
+SETUP_TAG = "studylog-setup"
+INJECTED_TAG = "injected-parameters"
+DEFAULT_CELL_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What running a lab produced."""
+
+    status: str  # ok, failed, timeout, died
+    notebook: nbformat.NotebookNode
+    duration_s: float
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reads: tuple[str, ...] = ()  # data files read, relative to the project root
+    error: dict[str, Any] | None = None
+
+
+def prepare(lab: Lab, notebook: nbformat.NotebookNode, profile: str, root: Path, reads_file: Path) -> nbformat.NotebookNode:
+    """The notebook to execute: setup cell first, profile values after the parameters cell."""
+    cells = list(notebook.cells)
+    at = next(i for i, c in enumerate(cells) if c.cell_type == "code" and PARAMETERS_TAG in c.metadata.get("tags", []))
+    overrides = lab.overrides(profile)
+    lines = [f"# profile: {profile}"] + [f"{name} = {value!r}" for name, value in overrides.items()]
+    injected = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})
+    setup = nbformat.v4.new_code_cell(
+        f"import studylog.tracking\nstudylog.tracking.watch_reads({str(root)!r}, {str(reads_file)!r})",
+        metadata={"tags": [SETUP_TAG]},
+    )
+    notebook.cells = [setup, *cells[: at + 1], injected, *cells[at + 1 :]]
+    return notebook
+
+
+def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S, on_cell=None) -> Execution:
+    """Run `lab` under `profile` and return what happened; never raises for a lab's failure."""
+    with tempfile.TemporaryDirectory(prefix=f"studylog-{lab.name}-") as tmp:
+        metrics_file, reads_file = Path(tmp) / "metrics.jsonl", Path(tmp) / "reads.txt"
+        notebook = prepare(lab, read_notebook(project.root / lab.path), profile, project.root, reads_file)
+        client = NotebookClient(
+            notebook,
+            timeout=cell_timeout_s,
+            kernel_name="python3",
+            record_timing=False,  # stored notebooks change only when results do
+            resources={"metadata": {"path": str(project.root)}},
+            on_cell_start=(lambda cell, cell_index: on_cell(cell_index)) if on_cell else None,
+        )
+        env = {**os.environ, METRICS_ENV: str(metrics_file), "PYTHONHASHSEED": "0"}
+        start = time.perf_counter()
+        status, error = "ok", None
+        try:
+            client.execute(env=env)
+        except CellTimeoutError as err:
+            status, error = "timeout", _error(notebook, "timeout", f"a cell ran longer than {cell_timeout_s} s", err)
+        except DeadKernelError as err:
+            status, error = "died", _error(notebook, "died", "the kernel died", err)
+        except CellExecutionError as err:
+            status, error = "failed", _error(notebook, "failed", "a cell raised", err)
+        duration = time.perf_counter() - start
+        notebook.cells = [c for c in notebook.cells if SETUP_TAG not in c.metadata.get("tags", [])]
+        return Execution(status, notebook, duration, _metrics(metrics_file), _reads(reads_file), error)
+
+
+def _error(notebook: nbformat.NotebookNode, status: str, summary: str, err: Exception) -> dict[str, Any]:
+    """Where and why a run stopped: the cell (counted without the setup cell) and traceback."""
+    code_cells = [c for c in notebook.cells if SETUP_TAG not in c.metadata.get("tags", [])]
+    for index, cell in enumerate(code_cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return {
+                    "status": status,
+                    "summary": summary,
+                    "cell": index,
+                    "ename": output.get("ename"),
+                    "evalue": output.get("evalue"),
+                    "traceback": output.get("traceback", []),
+                }
+    running = next((i for i, c in enumerate(code_cells) if c.cell_type == "code" and c.get("execution_count") is None and c.source.strip()), None)
+    return {"status": status, "summary": summary, "cell": running, "ename": type(err).__name__, "evalue": str(err).splitlines()[0] if str(err) else "", "traceback": []}
+
+
+def _metrics(path: Path) -> dict[str, dict[str, Any]]:
+    metrics: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            metrics[item["name"]] = {"value": item["value"], "unit": item["unit"], "description": item.get("description", "")}
+    return metrics
+
+
+def _reads(path: Path) -> tuple[str, ...]:
+    if not path.exists():
+        return ()
+    return tuple(sorted(set(path.read_text(encoding="utf-8").splitlines())))

@@ -1,0 +1,124 @@
+"""Labs: `labs/NAME.py`, Jupytext percent format, the source of truth for an executable lab.
+
+The Jupytext header carries the lab's metadata under `jupyter: studylog:`:
+
+    # ---
+    # jupyter:
+    #   studylog:
+    #     title: Ring all-reduce
+    #     summary: Naive, tree and ring all-reduce over Ray actors, measured.
+    #     profiles:
+    #       quick: {size: 1000}
+    #       full: {size: 100000000}
+    # ---
+
+One code cell is tagged `parameters` (papermill's convention) and holds plain assignments
+`name = value`; a profile overrides some of them, and only those.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jupytext
+from nbformat import NotebookNode
+
+from .errors import Problem
+
+REQUIRED_PROFILES = ("quick", "full")
+PARAMETERS_TAG = "parameters"
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A lab's metadata, read from its source."""
+
+    name: str
+    path: Path  # relative to the project root
+    title: str
+    summary: str
+    parameters: dict[str, str]  # name -> the expression in the parameters cell
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def overrides(self, profile: str) -> dict[str, Any]:
+        """The parameter values `profile` sets (empty for a profile the lab does not declare)."""
+        return dict(self.profiles.get(profile, {}))
+
+
+def read_notebook(path: Path) -> NotebookNode:
+    """The lab as a notebook, as Jupytext reads it."""
+    return jupytext.read(path, fmt="py:percent")
+
+
+def read_lab(path: Path, shown_as: Path) -> tuple[Lab | None, list[Problem]]:
+    """Read and validate one lab; return it, or None and every problem found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        notebook = jupytext.reads(text, fmt="py:percent")
+    except UnicodeDecodeError:
+        return None, [Problem(shown_as, 1, "not UTF-8")]
+    except Exception as err:  # Jupytext raises many kinds on malformed headers
+        return None, [Problem(shown_as, 1, f"not a Jupytext percent-format notebook: {err}")]
+    lines = text.splitlines()
+    header_line = _line_of(lines, r"^#\s+studylog:") or 1
+    meta = notebook.metadata.get("studylog")
+    problems: list[Problem] = []
+    if not isinstance(meta, dict):
+        return None, [Problem(shown_as, 1, "no `studylog:` block under `jupyter:` in the header (title, summary, profiles)")]
+    for key in ("title", "summary"):
+        value = meta.get(key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(Problem(shown_as, header_line, f"lab {key} is missing or empty"))
+        elif key == "summary" and "\n" in value.strip():
+            problems.append(Problem(shown_as, header_line, "lab summary must be one line"))
+    parameters, found = _parameters(notebook, lines, shown_as)
+    problems += found
+    profiles = meta.get("profiles")
+    profile_line = _line_of(lines, r"^#\s+profiles:") or header_line
+    if not isinstance(profiles, dict):
+        problems.append(Problem(shown_as, profile_line, "profiles must map quick and full to parameter values"))
+        profiles = {}
+    for name in REQUIRED_PROFILES:
+        if name not in profiles:
+            problems.append(Problem(shown_as, profile_line, f"profile {name!r} is missing"))
+    for name, values in profiles.items():
+        if not isinstance(values, dict):
+            problems.append(Problem(shown_as, profile_line, f"profile {name!r} must map parameter names to values"))
+            continue
+        for key in values:
+            if parameters is not None and key not in parameters:
+                problems.append(Problem(shown_as, profile_line, f"profile {name!r} sets {key!r}, which is not a parameter"))
+    if problems:
+        return None, problems
+    lab = Lab(path.stem, shown_as, meta["title"].strip(), meta["summary"].strip(), parameters, profiles)
+    return lab, []
+
+
+def _parameters(notebook: NotebookNode, lines: list[str], shown_as: Path) -> tuple[dict[str, str] | None, list[Problem]]:
+    cells = [c for c in notebook.cells if c.cell_type == "code" and PARAMETERS_TAG in c.metadata.get("tags", [])]
+    line = _line_of(lines, r"^# %%.*parameters") or 1
+    if len(cells) != 1:
+        what = "no cell" if not cells else f"{len(cells)} cells"
+        return None, [Problem(shown_as, line, f"{what} tagged 'parameters'; a lab has exactly one")]
+    try:
+        tree = ast.parse(cells[0].source)
+    except SyntaxError as err:
+        return None, [Problem(shown_as, line + (err.lineno or 1), f"parameters cell: {err.msg}")]
+    parameters: dict[str, str] = {}
+    for statement in tree.body:
+        target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else None
+        if isinstance(statement, ast.AnnAssign):
+            target = statement.target
+        if not isinstance(target, ast.Name) or statement.value is None:
+            return None, [Problem(shown_as, line + statement.lineno, "the parameters cell holds only `name = value` lines")]
+        parameters[target.id] = ast.get_source_segment(cells[0].source, statement.value) or ""
+    return parameters, []
+
+
+def _line_of(lines: list[str], pattern: str) -> int | None:
+    regex = re.compile(pattern)
+    return next((i for i, line in enumerate(lines, start=1) if regex.search(line)), None)
