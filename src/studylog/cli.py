@@ -14,6 +14,11 @@ from .errors import ProblemsFound, StudylogError
 from .new import new_entry
 from .project import Project
 from .site import ENGINES, build as build_site
+from . import report
+from .execute import DEFAULT_CELL_TIMEOUT_S
+from .freshness import stale_reasons
+from .runner import run_labs
+from .store import PUBLISHED_PROFILE, Corrupt, load
 
 
 class _Group(click.Group):
@@ -92,3 +97,64 @@ def build(ctx: click.Context, engine: str, drafts: bool) -> None:
 def serve(ctx: click.Context, engine: str, drafts: bool, host: str, port: int) -> None:
     """Serve the site with live reload; an edited log reaches the open page."""
     serving.serve(_project(ctx), engine=engine, drafts=drafts, host=host, port=port, echo=click.echo)
+
+
+def _labs(project: Project, names: tuple[str, ...]):
+    """The valid labs named (all when none are), or a clear error."""
+    result = check_project(project)
+    lab_problems = [p for p in result.problems if p.path.parts[0] == "labs"]
+    if lab_problems:
+        raise ProblemsFound(lab_problems)
+    labs = {lab.name: lab for lab in result.labs}
+    unknown = [n for n in names if n not in labs]
+    if unknown:
+        raise StudylogError(f"no lab named {', '.join(unknown)} (labs: {', '.join(sorted(labs)) or 'none'})")
+    return [labs[n] for n in names] if names else sorted(labs.values(), key=lambda lab: lab.name)
+
+
+@main.command()
+@click.argument("labs", nargs=-1)
+@click.option("--profile", default="quick", show_default=True, help="Parameter profile: quick (tests, CI) or full (published).")
+@click.option("--force", is_flag=True, help="Run even labs whose stored results are fresh.")
+@click.option("-j", "--jobs", default=1, show_default=True, help="Labs to run at once.")
+@click.option("--timeout", "cell_timeout", default=DEFAULT_CELL_TIMEOUT_S, show_default=True, help="Seconds a cell may run.")
+@click.pass_context
+def run(ctx: click.Context, labs: tuple[str, ...], profile: str, force: bool, jobs: int, cell_timeout: int) -> None:
+    """Execute labs whose stored results are stale (all named labs with --force)."""
+    project = _project(ctx)
+    chosen = _labs(project, labs)
+    with report.live_progress() as progress:
+        outcomes = run_labs(project, chosen, profile, force, jobs, cell_timeout, progress=progress)
+    report.print_outcomes(outcomes)
+    if any(o.status not in ("ok", "cached") for o in outcomes):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("labs", nargs=-1)
+@click.option("--profile", default=PUBLISHED_PROFILE, show_default=True, help="Profile whose stored runs to check.")
+@click.pass_context
+def status(ctx: click.Context, labs: tuple[str, ...], profile: str) -> None:
+    """List each lab as fresh or stale, and why."""
+    project = _project(ctx)
+    for lab in _labs(project, labs):
+        reasons = stale_reasons(project, lab, profile)
+        click.echo(f"{lab.name}: " + (f"stale ({'; '.join(reasons)})" if reasons else "fresh"))
+
+
+@main.command()
+@click.argument("lab")
+@click.option("--profile", default=PUBLISHED_PROFILE, show_default=True, help="Profile whose latest run to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {lab, profile, metrics: {name: {value, unit}}}.")
+@click.pass_context
+def results(ctx: click.Context, lab: str, profile: str, as_json: bool) -> None:
+    """Print the latest metrics of a lab."""
+    project = _project(ctx)
+    (chosen,) = _labs(project, (lab,))
+    try:
+        stored = load(project, chosen.name, profile)
+    except Corrupt as err:
+        raise StudylogError(f"stored run is corrupt: {err}; run the lab again") from None
+    if stored is None:
+        raise StudylogError(f"{lab} has no stored {profile} run; run: studylog run {lab} --profile {profile}")
+    report.print_results(stored.record, as_json)
