@@ -13,7 +13,7 @@ from .check import check_project
 from .errors import ProblemsFound, StudylogError
 from .new import new_entry
 from .project import Project
-from .site import ENGINES, build as build_site
+from .site import ENGINES, build as build_site, stale_labs
 from . import report
 from .execute import DEFAULT_CELL_TIMEOUT_S
 from .freshness import stale_reasons
@@ -77,11 +77,20 @@ def new(ctx: click.Context, title: str, date_: dt.datetime | None, tags: tuple[s
 @main.command()
 @click.option("--engine", type=click.Choice(ENGINES), default="mkdocs", show_default=True, help="Site engine.")
 @click.option("--drafts", is_flag=True, help="Include draft entries.")
+@click.option("--no-execute", is_flag=True, help="Publish stored lab results as they are, marking stale ones.")
+@click.option("--strict", "strict_labs", is_flag=True, help="Fail when a lab's latest full run failed.")
 @click.pass_context
-def build(ctx: click.Context, engine: str, drafts: bool) -> None:
-    """Check, generate pages and build the site into site/ (strict: broken links fail)."""
+def build(ctx: click.Context, engine: str, drafts: bool, no_execute: bool, strict_labs: bool) -> None:
+    """Run stale labs (full profile), then build the site into site/ (broken links fail)."""
     project = _project(ctx)
-    done = build_site(project, engine=engine, drafts=drafts)
+    if not no_execute:
+        stale = stale_labs(project)
+        if stale:
+            click.echo(f"executing {len(stale)} stale lab(s) first: {', '.join(lab.name for lab in stale)}")
+            with report.live_progress() as progress:
+                outcomes = run_labs(project, stale, PUBLISHED_PROFILE, progress=progress)
+            report.print_outcomes(outcomes)
+    done = build_site(project, engine=engine, drafts=drafts, strict_labs=strict_labs)
     click.echo(
         f"built {project.rel(project.site_dir)}/ with {engine}: {done.posts} logs, {done.labs} labs"
         + (f", {done.drafts_left_out} drafts left out" if done.drafts_left_out else "")

@@ -61,6 +61,8 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
     with tempfile.TemporaryDirectory(prefix=f"studylog-{lab.name}-") as tmp:
         metrics_file, reads_file = Path(tmp) / "metrics.jsonl", Path(tmp) / "reads.txt"
         notebook = prepare(lab, read_notebook(project.root / lab.path), profile, project.root, reads_file)
+        # The kernel listens on 127.0.0.1 (jupyter_client's default). IPC sockets would avoid
+        # the port, but with them nbclient did not notice a kernel that exits mid-cell.
         client = NotebookClient(
             notebook,
             timeout=cell_timeout_s,
@@ -72,14 +74,17 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
         env = {**os.environ, METRICS_ENV: str(metrics_file), "PYTHONHASHSEED": "0"}
         start = time.perf_counter()
         status, error = "ok", None
+        kernel_log = open(Path(tmp) / "kernel.log", "w", encoding="utf-8")  # its stderr, not our terminal
         try:
-            client.execute(env=env)
+            client.execute(env=env, stderr=kernel_log, stdout=kernel_log)
         except CellTimeoutError as err:
             status, error = "timeout", _error(notebook, "timeout", f"a cell ran longer than {cell_timeout_s} s", err)
         except DeadKernelError as err:
             status, error = "died", _error(notebook, "died", "the kernel died", err)
         except CellExecutionError as err:
             status, error = "failed", _error(notebook, "failed", "a cell raised", err)
+        finally:
+            kernel_log.close()
         duration = time.perf_counter() - start
         notebook.cells = [c for c in notebook.cells if SETUP_TAG not in c.metadata.get("tags", [])]
         return Execution(status, notebook, duration, _metrics(metrics_file), _reads(reads_file), error)

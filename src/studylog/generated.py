@@ -37,7 +37,7 @@ def write_generated(site_src: Path, pages: dict[str, Content]) -> list[str]:
 
 
 def _write_if_changed(path: Path, content: Content) -> bool:
-    data = content.read_bytes() if isinstance(content, Path) else content.encode("utf-8")
+    data = content.read_bytes() if isinstance(content, Path) else content.encode("utf-8") if isinstance(content, str) else content
     # Unchanged files keep their mtime, so a serving engine rebuilds only what moved.
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return False

@@ -18,10 +18,10 @@ import yaml
 
 from slugify import slugify
 
+from .labpages import LABS_DIR, LabState, lab_files, labs_index
 from .logs import LogEntry
 
 POSTS_DIR = "posts"
-LABS_DIR = "labs"
 TAGS_DIR = "tags"
 ASSETS_DIR = "assets/studylog"
 EXCERPT = "<!-- more -->"
@@ -31,18 +31,17 @@ MATHJAX = files("mathjax") / "static" / "mathjax" / "es5" / "tex-svg.js"
 SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 FENCE_OPEN = re.compile(r"^\s*(`{3,}|~{3,})")
 
-Content = str | Path  # text, or a file to copy
+Content = str | bytes | Path  # text, data, or a file to copy
 
 
-def render_pages(entries: list[LogEntry], labs: dict[str, Path]) -> dict[str, Content]:
+def render_pages(entries: list[LogEntry], labs: list[LabState], root: Path, plot_cache: Path) -> dict[str, Content]:
     """Every generated file under site_src, keyed by its path relative to site_src."""
     pages: dict[str, Content] = {f"{POSTS_DIR}/{entry.path.name}": post_page(entry) for entry in entries}
     pages.update(tag_pages(entries))
-    citing = {name: [e for e in entries if name in e.labs] for name in labs}
-    for name, source in labs.items():
-        pages[f"{LABS_DIR}/{name}.md"] = lab_page(name, source, citing[name])
+    for state in labs:
+        pages.update(lab_files(state, root / state.lab.path, plot_cache))
     if labs:
-        pages[f"{LABS_DIR}/index.md"] = labs_index(sorted(labs))
+        pages[f"{LABS_DIR}/index.md"] = labs_index(labs)
     pages[f"{ASSETS_DIR}/tex-svg.js"] = Path(str(MATHJAX))
     for asset in ("mathjax-config.js", "studylog.css"):
         pages[f"{ASSETS_DIR}/{asset}"] = (files("studylog") / "assets" / asset).read_text(encoding="utf-8")
@@ -93,20 +92,6 @@ def _lab_links(entry: LogEntry) -> str:
         return ""
     items = "\n".join(f"- [{name}](../{LABS_DIR}/{name}.md)" for name in entry.labs)
     return f"\n## Labs\n\n{items}\n"
-
-
-def lab_page(name: str, source: Path, citing: list[LogEntry]) -> str:
-    """A lab's page: its source, and the logs that cite it."""
-    code = source.read_text(encoding="utf-8")
-    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", code)), default=0))
-    logs = "\n".join(f"- [{_text(e.title)}](../{POSTS_DIR}/{e.path.name}) ({e.date:%Y-%m-%d})" for e in citing)
-    cited = f"\n## Logs that cite this lab\n\n{logs}\n" if citing else ""
-    return f"---\ntitle: {yaml.safe_dump(name).strip()}\n---\n\n# {name}\n\n{fence}python\n{code}\n{fence}\n{cited}"
-
-
-def labs_index(names: list[str]) -> str:
-    items = "\n".join(f"- [{name}]({name}.md)" for name in names)
-    return f"# Labs\n\n{items}\n"
 
 
 def tag_pages(entries: list[LogEntry]) -> dict[str, str]:

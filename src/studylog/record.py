@@ -30,8 +30,8 @@ class Metric:
 recorded: list[Metric] = []
 
 
-def record(name: str, value: float, unit: str, description: str = "") -> Metric:
-    """Record a headline figure of this lab run and return it."""
+def record(name: str, value: float, unit: str, description: str = "") -> None:
+    """Record a headline figure of this lab run (returns nothing, so a notebook shows nothing)."""
     if not name.isidentifier():
         raise ValueError(f"metric name {name!r} must be an identifier (letters, digits, _)")
     number = float(value)
@@ -43,4 +43,3 @@ def record(name: str, value: float, unit: str, description: str = "") -> Metric:
     if target:
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(asdict(metric)) + "\n")
-    return metric

@@ -15,9 +15,14 @@ from pathlib import Path
 
 from .check import check_project
 from .errors import ProblemsFound, StudylogError
+from .freshness import stale_reasons
 from .generated import write_generated
+from .labpages import LabState
+from .labs import Lab
+from .logs import LogEntry
 from .pages import render_pages
 from .project import Project
+from .store import PUBLISHED_PROFILE, Corrupt, history, load
 from .siteconfig import write_engine_config
 
 ENGINES = ("mkdocs", "zensical")
@@ -31,6 +36,7 @@ class Generated:
     drafts_left_out: int
     labs: int
     changed: tuple[str, ...]
+    failed_labs: tuple[str, ...] = ()  # labs whose latest published run failed
 
 
 def generate(project: Project, drafts: bool = False) -> Generated:
@@ -39,9 +45,42 @@ def generate(project: Project, drafts: bool = False) -> Generated:
     if result.problems:
         raise ProblemsFound(list(result.problems))
     published = [e for e in result.entries if drafts or not e.draft]
-    labs = {name: project.labs_dir / f"{name}.py" for name in sorted(project.lab_names())}
-    changed = write_generated(project.site_src, render_pages(published, labs))
-    return Generated(len(published), len(result.entries) - len(published), len(labs), tuple(changed))
+    labs = [lab_state(project, lab, published) for lab in sorted(result.labs, key=lambda lab: lab.name)]
+    pages = render_pages(published, labs, project.root, project.work_dir / "plots")
+    changed = write_generated(project.site_src, pages)
+    failed = tuple(s.lab.name for s in labs if s.failure)
+    return Generated(len(published), len(result.entries) - len(published), len(labs), tuple(changed), failed)
+
+
+def lab_state(project: Project, lab: Lab, entries: list[LogEntry]) -> LabState:
+    """What the store holds for `lab`'s published profile; a corrupt entry counts as none."""
+    good = failure = None
+    try:
+        good = load(project, lab.name, PUBLISHED_PROFILE)
+    except Corrupt:
+        pass
+    try:
+        failure = load(project, lab.name, PUBLISHED_PROFILE, failure=True)
+    except Corrupt:
+        pass
+    return LabState(
+        lab=lab,
+        good=good.record if good else None,
+        good_notebook=good.notebook if good else None,
+        failure=failure.record if failure else None,
+        failure_notebook=failure.notebook if failure else None,
+        stale=tuple(stale_reasons(project, lab, PUBLISHED_PROFILE)) if good else (),
+        history=tuple(history(project, lab.name)),
+        citing=tuple(e for e in entries if lab.name in e.labs),
+    )
+
+
+def stale_labs(project: Project) -> list[Lab]:
+    """Labs whose published results must be refreshed before a build."""
+    result = check_project(project)
+    if result.problems:
+        raise ProblemsFound(list(result.problems))
+    return [lab for lab in result.labs if stale_reasons(project, lab, PUBLISHED_PROFILE)]
 
 
 def engine_command(engine: str, verb: str, config: Path, *options: str) -> list[str]:
@@ -51,9 +90,13 @@ def engine_command(engine: str, verb: str, config: Path, *options: str) -> list[
     return [sys.executable, "-m", engine, verb, "-f", str(config), *options]
 
 
-def build(project: Project, engine: str = "mkdocs", drafts: bool = False) -> Generated:
-    """Generate pages and build the site into site/, replacing the old one only when done."""
+def build(project: Project, engine: str = "mkdocs", drafts: bool = False, strict_labs: bool = False) -> Generated:
+    """Generate pages and build the site into site/, replacing the old one only when done.
+
+    `strict_labs`: fail instead of publishing a lab whose latest run failed."""
     generated = generate(project, drafts)
+    if strict_labs and generated.failed_labs:
+        raise StudylogError(f"latest full run failed for: {', '.join(generated.failed_labs)} (--strict)")
     staging = project.work_dir / "site.new"
     shutil.rmtree(staging, ignore_errors=True)
     config = write_engine_config(project, staging, drafts, engine)

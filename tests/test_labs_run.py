@@ -1,0 +1,168 @@
+"""Executing labs: the cache decides what runs, failures are recorded, stores survive kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import lab_source
+from studylog.check import check_project
+from studylog.cli import main
+from studylog.runner import run_labs
+from studylog.store import load
+
+PLOTS = (
+    "import matplotlib\nimport matplotlib.pyplot as plt\nfrom studylog import record\n"
+    "plt.plot(range(n)); plt.show()\nrecord('total', sum(range(n)), 'things')\nprint('total', sum(range(n)))"
+)
+
+
+def labs_of(maker, *names):
+    result = check_project(maker.project)
+    assert not result.problems, result.problems
+    by_name = {lab.name: lab for lab in result.labs}
+    return [by_name[n] for n in names]
+
+
+def statuses(outcomes):
+    return {o.lab: o.status for o in outcomes}
+
+
+@pytest.fixture
+def project(maker):
+    """Fixture labs: one that plots, one that imports a project module, one that reads data."""
+    pkg = maker.root / "src" / "fixturepkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    (pkg / "helper.py").write_text("from .consts import BASE\n\ndef double(x):\n    return BASE * x\n", encoding="utf-8")
+    (pkg / "consts.py").write_text("BASE = 2\n", encoding="utf-8")
+    (maker.root / "data").mkdir()
+    (maker.root / "data" / "numbers.txt").write_text("1 2 3\n", encoding="utf-8")
+    maker.lab("plots", body=PLOTS)
+    maker.lab(
+        "imports",
+        body="import sys\nsys.path.insert(0, 'src')\nfrom fixturepkg.helper import double\nfrom studylog import record\nrecord('doubled', double(n), 'x')",
+    )
+    maker.lab("reads", body="values = open('data/numbers.txt').read().split()\nprint(len(values))")
+    return maker
+
+
+def run(maker, *names, **options):
+    return statuses(run_labs(maker.project, labs_of(maker, *names), **options))
+
+
+def test_first_run_then_cached(project):
+    assert run(project, "plots", "imports", "reads") == {"plots": "ok", "imports": "ok", "reads": "ok"}
+    assert run(project, "plots", "imports", "reads") == {"plots": "cached", "imports": "cached", "reads": "cached"}
+    stored = load(project.project, "plots", "quick")
+    assert stored.record["metrics"]["total"] == {"value": 1.0, "unit": "things", "description": ""}
+    assert stored.record["inputs"]["parameters"] == {"n": 2}
+    assert stored.record["environment"]["machine"]["cores"] == os.cpu_count()
+
+
+def test_editing_the_lab_reruns_only_it(project):
+    run(project, "plots", "imports", "reads")
+    path = project.root / "labs" / "plots.py"
+    path.write_text(path.read_text(encoding="utf-8") + "\nprint('more')\n", encoding="utf-8")
+    assert run(project, "plots", "imports", "reads") == {"plots": "ok", "imports": "cached", "reads": "cached"}
+
+
+def test_editing_an_imported_module_reruns_only_its_importer(project):
+    run(project, "plots", "imports", "reads")
+    (project.root / "src" / "fixturepkg" / "consts.py").write_text("BASE = 3\n", encoding="utf-8")
+    runner = CliRunner()
+    status = runner.invoke(main, ["--root", str(project.root), "status", "--profile", "quick"])
+    assert "imports: stale (module src/fixturepkg/consts.py changed)" in status.output
+    assert "plots: fresh" in status.output
+    assert run(project, "plots", "imports", "reads") == {"plots": "cached", "imports": "ok", "reads": "cached"}
+    assert load(project.project, "imports", "quick").record["metrics"]["doubled"]["value"] == 6.0
+
+
+def test_changing_a_read_data_file_reruns_the_reader(project):
+    run(project, "plots", "imports", "reads")
+    assert load(project.project, "reads", "quick").record["inputs"]["data"].keys() == {"data/numbers.txt"}
+    (project.root / "data" / "numbers.txt").write_text("1 2 3 4\n", encoding="utf-8")
+    assert run(project, "plots", "imports", "reads") == {"plots": "cached", "imports": "cached", "reads": "ok"}
+
+
+def test_profile_parameters_change_reruns(project):
+    run(project, "plots")
+    path = project.root / "labs" / "plots.py"
+    path.write_text(path.read_text(encoding="utf-8").replace("#         n: 2", "#         n: 4"), encoding="utf-8")
+    (lab,) = labs_of(project, "plots")
+    assert lab.overrides("quick") == {"n": 4}
+    assert run(project, "plots") == {"plots": "ok"}
+
+
+def test_force_reruns_fresh_labs(project):
+    run(project, "reads")
+    assert run(project, "reads", force=True) == {"reads": "ok"}
+
+
+def test_failing_hanging_and_dying_labs_are_reported_and_others_run(maker):
+    maker.lab("raises", body="x = 1\nraise ValueError('boom in the lab')")
+    maker.lab("hangs", body="import time\ntime.sleep(60)")
+    maker.lab("dies", body="import os\nos._exit(3)")
+    maker.lab("fine", body="print('fine')")
+    outcomes = {o.lab: o for o in run_labs(maker.project, labs_of(maker, "raises", "hangs", "dies", "fine"), cell_timeout_s=3, jobs=2)}
+    assert {k: o.status for k, o in outcomes.items()} == {"raises": "failed", "hangs": "timeout", "dies": "died", "fine": "ok"}
+    assert outcomes["raises"].error["ename"] == "ValueError" and "boom in the lab" in outcomes["raises"].error["evalue"]
+    assert any("boom in the lab" in line for line in outcomes["raises"].error["traceback"])
+    failure = load(maker.project, "raises", "quick", failure=True)
+    assert failure.record["status"] == "failed"
+    assert load(maker.project, "raises", "quick") is None
+
+
+def test_cli_run_exit_code_and_results_json(maker):
+    maker.lab("plots", body=PLOTS)
+    maker.lab("raises", body="raise RuntimeError('no')")
+    runner = CliRunner()
+    result = runner.invoke(main, ["--root", str(maker.root), "run"])
+    assert result.exit_code == 1
+    assert "failed" in result.output and "ok" in result.output
+    out = runner.invoke(main, ["--root", str(maker.root), "results", "plots", "--profile", "quick", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == {"lab": "plots", "profile": "quick", "metrics": {"total": {"value": 1.0, "unit": "things"}}}
+    missing = runner.invoke(main, ["--root", str(maker.root), "results", "plots"])
+    assert missing.exit_code == 1 and "no stored full run" in missing.output
+
+
+def test_corrupt_entry_is_detected_and_rerun(project):
+    run(project, "reads")
+    record = project.root / ".studylog" / "cache" / "reads" / "quick" / "run.json"
+    record.write_text(record.read_text(encoding="utf-8")[:40], encoding="utf-8")
+    runner = CliRunner()
+    status = runner.invoke(main, ["--root", str(project.root), "status", "--profile", "quick"])
+    assert "reads: stale (stored run is corrupt" in status.output
+    assert run(project, "reads") == {"reads": "ok"}
+    notebook = project.root / ".studylog" / "cache" / "reads" / "quick" / "reads.ipynb"
+    notebook.write_bytes(notebook.read_bytes()[:-10])
+    assert run(project, "reads") == {"reads": "ok"}
+
+
+def test_sigkill_mid_run_leaves_a_usable_store(project):
+    run(project, "plots")
+    slow = lab_source(body="import time\ntime.sleep(0.5)\nprint('slept')")
+    (project.root / "labs" / "plots.py").write_text(slow, encoding="utf-8")
+    for delay in (0.3, 1.0, 2.0):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "studylog", "--root", str(project.root), "run", "plots", "--force"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    after = subprocess.run(
+        [sys.executable, "-m", "studylog", "--root", str(project.root), "run", "plots"], capture_output=True, text=True
+    )
+    assert after.returncode == 0, after.stdout + after.stderr
+    stored = load(project.project, "plots", "quick")
+    assert stored is not None and stored.ok
+    assert run(project, "plots") == {"plots": "cached"}
