@@ -52,7 +52,7 @@ def test_excerpt_is_the_first_paragraph_unless_marked(body, expected):
 def test_tag_pages_one_listing_each(maker):
     maker.log("2026-03-01-a.md", "title: A\ndate: 2026-03-01\ntags: [RL, rl, x]")
     maker.log("2026-03-02-b.md", "title: B\ndate: 2026-03-02\ntags: [x]")
-    pages = render_pages(list(check_project(maker.project).entries), {})
+    pages = render_pages(list(check_project(maker.project).entries), [], maker.root, maker.root / "plots")
     tags = sorted(p for p in pages if p.startswith("tags/"))
     assert tags == ["tags/index.md", "tags/rl-2.md", "tags/rl.md", "tags/x.md"]
     assert '<!-- material/tags {"include": ["x"]} -->' in pages["tags/x.md"]
