@@ -5,7 +5,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: site serve test check bench clean
+.PHONY: site serve test check bench jupyter clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/site_scale.py
+	$(PY) bench/run_overhead.py
+
+jupyter: $(STAMP)
+	$(PIP) install --quiet -e '.[jupyter]'
+	$(VENV)/bin/studylog sync
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser
 
 clean:
 	rm -rf site .studylog

@@ -19,6 +19,7 @@ from .execute import DEFAULT_CELL_TIMEOUT_S
 from .freshness import stale_reasons
 from .runner import run_labs
 from .store import PUBLISHED_PROFILE, Corrupt, load
+from .sync import sync
 
 
 class _Group(click.Group):
@@ -167,3 +168,13 @@ def results(ctx: click.Context, lab: str, profile: str, as_json: bool) -> None:
     if stored is None:
         raise StudylogError(f"{lab} has no stored {profile} run; run: studylog run {lab} --profile {profile}")
     report.print_results(stored.record, as_json)
+
+
+@main.command("sync")
+@click.argument("labs", nargs=-1)
+@click.pass_context
+def sync_command(ctx: click.Context, labs: tuple[str, ...]) -> None:
+    """Create or update notebooks/NAME.ipynb for each lab (Jupytext pairing), keeping outputs."""
+    project = _project(ctx)
+    for line in sync(project, [lab.name for lab in _labs(project, labs)]):
+        click.echo(line)

@@ -49,8 +49,14 @@ def run_labs(
     progress: Progress | None = None,
 ) -> list[Outcome]:
     """Run every stale lab (every lab with `force`); one lab's failure does not stop the others."""
-    environment = describe(project.root)
     lock = threading.Lock()  # history files and progress lines are shared
+    environment: dict[str, Any] = {}
+
+    def env() -> dict[str, Any]:
+        with lock:  # described once, and only when a lab actually runs
+            if not environment:
+                environment.update(describe(project.root))
+        return environment
 
     def one(lab: Lab) -> Outcome:
         reasons = ["forced"] if force else stale_reasons(project, lab, profile)
@@ -58,7 +64,7 @@ def run_labs(
             return Outcome(lab.name, "cached")
         if progress:
             progress(lab.name, "start")
-        outcome = _run_one(project, lab, profile, tuple(reasons), environment, cell_timeout_s, tolerance, lock, progress)
+        outcome = _run_one(project, lab, profile, tuple(reasons), env(), cell_timeout_s, tolerance, lock, progress)
         if progress:
             progress(lab.name, "done")
         return outcome
