@@ -33,7 +33,7 @@ bench: $(STAMP)
 jupyter: $(STAMP)
 	$(PIP) install --quiet -e '.[jupyter]'
 	$(VENV)/bin/studylog sync
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf site .studylog

@@ -52,3 +52,46 @@ def test_sync_creates_then_follows_the_edited_side(maker):
     assert "updated labs/demo.py from notebooks/demo.ipynb" in edited.output
     assert "print('edited in Jupyter')" in lab.read_text(encoding="utf-8")
     assert "kept" in notebook_path.read_text(encoding="utf-8")
+
+
+def test_saving_in_jupyter_updates_the_lab(maker, tmp_path):
+    """A real Jupyter server with Jupytext's extension: save the notebook, the .py follows."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    shutil.copy(ROOT / "jupytext.toml", maker.root / "jupytext.toml")
+    (maker.root / "notebooks").mkdir()
+    lab = maker.lab("demo", source=canonical(lab_source()))
+    assert CliRunner().invoke(main, ["--root", str(maker.root), "sync"]).exit_code == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser", "--ip", "127.0.0.1", "--port", str(port),
+         "--IdentityProvider.token=t", f"--ServerApp.root_dir={maker.root}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api/contents/notebooks/demo.ipynb?token=t"
+    try:
+        for _ in range(120):
+            try:
+                model = json.load(urllib.request.urlopen(url, timeout=2))
+                break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            raise AssertionError("Jupyter server did not start")
+        model["content"]["cells"][-1]["source"] = "print('saved in Jupyter')"
+        body = json.dumps({"type": "notebook", "format": "json", "content": model["content"]}).encode()
+        request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(request, timeout=10).status == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    assert "print('saved in Jupyter')" in lab.read_text(encoding="utf-8")

@@ -81,4 +81,6 @@ def _gpu() -> str | None:
         run = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return run.stdout.strip().replace("\n", ", ") or None if run.returncode == 0 else None
+    if run.returncode != 0:
+        return None
+    return run.stdout.strip().replace("\n", ", ") or None

@@ -19,7 +19,7 @@ from typing import Any
 import nbformat
 from nbconvert import MarkdownExporter
 
-from .labs import Lab
+from .labs import Lab, read_notebook
 from .logs import LogEntry
 
 LABS_DIR = "labs"
@@ -44,12 +44,12 @@ def lab_files(state: LabState, source: Path, plot_cache: Path) -> dict[str, str 
     name = state.lab.name
     files: dict[str, str | bytes | Path] = {f"{LABS_DIR}/{name}/{name}.py": source}
     shown = state.good_notebook or state.failure_notebook
-    body = ""
-    if shown is not None:
-        notebook = nbformat.read(shown, as_version=4)
-        body, resources = MarkdownExporter().from_notebook_node(notebook, resources={"output_files_dir": name})
-        body = _drop_first_heading(body)
-        files.update({f"{LABS_DIR}/{path}": data for path, data in resources.get("outputs", {}).items()})
+    # A lab never run still shows its narrative and code, from the source.
+    notebook = nbformat.read(shown, as_version=4) if shown else read_notebook(source)
+    body, resources = MarkdownExporter().from_notebook_node(notebook, resources={"output_files_dir": name})
+    body = _drop_first_heading(body)
+    files.update({f"{LABS_DIR}/{path}": data for path, data in resources.get("outputs", {}).items()})
+    if shown:
         files[f"{LABS_DIR}/{name}/{name}.ipynb"] = shown
     plots = _history_plots(state, plot_cache)
     files.update({f"{LABS_DIR}/{name}/{file}": data for file, data in plots.items()})
@@ -69,10 +69,7 @@ def _page(state: LabState, body: str, plots: list[str], has_notebook: bool) -> s
     if has_notebook:
         downloads.insert(0, f"[executed notebook ({name}.ipynb)]({name}/{name}.ipynb)")
     parts.append("Download: " + " · ".join(downloads) + "\n")
-    if body:
-        parts.append(body)
-    else:
-        parts.append(f"```python\n{(Path(lab.path)).name}: not run yet\n```\n")
+    parts.append(body)
     parts.append(_citing(state.citing))
     return "\n".join(parts)
 
