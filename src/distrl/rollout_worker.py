@@ -1,0 +1,122 @@
+"""RolloutWorker: the RLlib paper's policy evaluator.
+
+It owns a gymnasium vector environment and a copy of the policy, and on request returns a
+fixed number of steps of experience as a SampleBatch with advantages computed. The same
+class runs in-process (the "local" worker) and as a Ray actor (`ray.remote(RolloutWorker)`),
+so the driver composes evaluators without knowing where they run. Its interface is the
+narrow one every policy optimizer uses: sample, compute_gradients, apply_gradients,
+get_weights, set_weights.
+
+Episode bookkeeping: each sub-environment's running return and length are kept across
+`sample()` calls, and each episode is reported once, in the batch in which it ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from .losses import ppo_loss
+from .policy import Policy, PolicyConfig
+from .sample_batch import SampleBatch, gae
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    env_id: str = "CartPole-v1"  # a gymnasium environment id
+    num_envs: int = 4  # sub-environments stepped together (vectorized inference)
+    fragment_length: int = 128  # steps per sub-environment per sample() call
+    gamma: float = 0.99  # discount γ
+    lam: float = 0.95  # GAE λ
+    seed: int = 0  # base seed; worker i uses seed + 1000 · i for its environments
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make_vec
+    policy: PolicyConfig = PolicyConfig()
+
+
+@dataclass(frozen=True)
+class EpisodeStats:
+    """Episodes completed within one batch."""
+
+    returns: tuple[float, ...]
+    lengths: tuple[int, ...]
+
+
+class RolloutWorker:
+    """A policy evaluator: environments plus a policy copy, sampling on request."""
+
+    def __init__(self, config: WorkerConfig = WorkerConfig(), worker_index: int = 0, loss=None):
+        self.config, self.index = config, worker_index
+        seed = config.seed + 1000 * worker_index  # seeds derived per worker
+        self.env = gym.make_vec(
+            config.env_id,
+            num_envs=config.num_envs,
+            vectorization_mode="sync",
+            # SAME_STEP: a finished sub-env is reset within the step that ends it, and the true
+            # final observation comes in infos, so every row is a real transition.
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+            **config.env_kwargs,
+        )
+        self.policy = Policy(
+            self.env.single_observation_space,
+            self.env.single_action_space,
+            loss or ppo_loss(),
+            PolicyConfig(**{**config.policy.__dict__, "seed": seed}),
+        )
+        self.obs, _ = self.env.reset(seed=seed)
+        self.episode_return = np.zeros(config.num_envs)
+        self.episode_length = np.zeros(config.num_envs, dtype=np.int64)
+        self.last_episodes = EpisodeStats((), ())
+
+    def sample(self) -> SampleBatch:
+        """fragment_length × num_envs steps, flattened env-major, with advantages."""
+        T, N = self.config.fragment_length, self.config.num_envs
+        obs_shape = self.env.single_observation_space.shape
+        obs = np.zeros((T, N, *obs_shape), np.float32)  # (steps, envs, obs_dim)
+        actions = np.zeros((T, N, *self.env.single_action_space.shape), self.env.single_action_space.dtype)
+        rewards, logp, values, next_values = (np.zeros((T, N), np.float32) for _ in range(4))
+        terminateds, truncateds = np.zeros((T, N), bool), np.zeros((T, N), bool)
+        returns, lengths = [], []
+        for t in range(T):
+            obs[t] = self.obs
+            actions[t], logp[t], values[t] = self.policy.compute_actions(self.obs)
+            self.obs, rewards[t], terminateds[t], truncateds[t], infos = self.env.step(actions[t])
+            done = terminateds[t] | truncateds[t]
+            true_next = self.obs.copy()
+            if done.any():
+                true_next[done] = np.stack(infos["final_obs"][done])
+            next_values[t] = self.policy.compute_values(true_next)
+            self.episode_return += rewards[t]
+            self.episode_length += 1
+            for env in np.flatnonzero(done):
+                returns.append(float(self.episode_return[env]))
+                lengths.append(int(self.episode_length[env]))
+            self.episode_return[done], self.episode_length[done] = 0.0, 0
+        advantages = gae(rewards, values, next_values, terminateds.astype(np.float32), truncateds.astype(np.float32),
+                         self.config.gamma, self.config.lam)
+        self.last_episodes = EpisodeStats(tuple(returns), tuple(lengths))
+        columns = {
+            "obs": obs, "actions": actions, "rewards": rewards, "terminateds": terminateds, "truncateds": truncateds,
+            "logp": logp, "values": values, "next_values": next_values, "advantages": advantages,
+            "value_targets": advantages + values,
+        }
+        # (steps, envs, ...) -> (envs · steps, ...): each env's stream stays contiguous in time.
+        return SampleBatch({k: np.swapaxes(v, 0, 1).reshape(T * N, *v.shape[2:]) for k, v in columns.items()})
+
+    def episodes(self) -> EpisodeStats:
+        """Episodes that ended during the last sample() call."""
+        return self.last_episodes
+
+    def compute_gradients(self, batch: SampleBatch) -> tuple[np.ndarray, dict[str, float]]:
+        return self.policy.compute_gradients(batch)
+
+    def apply_gradients(self, grads: np.ndarray) -> None:
+        self.policy.apply_gradients(grads)
+
+    def get_weights(self) -> np.ndarray:
+        return self.policy.get_weights()
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        self.policy.set_weights(weights)
