@@ -62,3 +62,13 @@ def lab_source(
 @pytest.fixture
 def maker(tmp_path: Path) -> ProjectMaker:
     return ProjectMaker(tmp_path / "proj")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole test session, shut down at the end."""
+    from distrl import cluster
+
+    cluster.init(num_cpus=2)
+    yield
+    cluster.shutdown()

@@ -109,6 +109,11 @@ class RolloutWorker:
         """Episodes that ended during the last sample() call."""
         return self.last_episodes
 
+    def sample_with_episodes(self) -> tuple[SampleBatch, EpisodeStats]:
+        """sample() and the episodes it completed, in one call (one round trip when remote)."""
+        batch = self.sample()
+        return batch, self.last_episodes
+
     def compute_gradients(self, batch: SampleBatch) -> tuple[np.ndarray, dict[str, float]]:
         return self.policy.compute_gradients(batch)
 

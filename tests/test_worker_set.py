@@ -1,0 +1,62 @@
+"""WorkerSet on a real Ray: sync and async sampling, shared weight broadcast, a killed worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import ray
+
+from distrl.policy import PolicyConfig
+from distrl.rollout_worker import WorkerConfig
+from distrl.worker_set import WorkerSet
+
+CONFIG = WorkerConfig(num_envs=2, fragment_length=25, policy=PolicyConfig(hidden=(16,)), seed=5)
+
+
+@pytest.fixture
+def workers(ray_session):
+    ws = WorkerSet(CONFIG, num_workers=2)
+    yield ws
+    ws.stop()
+
+
+def test_sync_sample_exact_steps_and_episode_stats(workers):
+    sampled = workers.sync_sample()
+    assert [s.worker for s in sampled] == [1, 2]
+    for s in sampled:
+        assert len(s.batch) == 50
+        assert s.episodes.returns == tuple(float(n) for n in s.episodes.lengths)
+        assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
+
+
+def test_zero_remote_workers_samples_locally(ray_session):
+    ws = WorkerSet(CONFIG, num_workers=0)
+    (only,) = ws.sync_sample()
+    assert only.worker == 0 and len(only.batch) == 50
+    with pytest.raises(ValueError, match="needs remote workers"):
+        next(ws.async_sample(1))
+
+
+def test_async_sample_yields_the_requested_number(workers):
+    seen = list(workers.async_sample(5))
+    assert len(seen) == 5 and all(len(s.batch) == 50 for s in seen)
+    assert {s.worker for s in seen} == {1, 2}
+
+
+def test_broadcast_weights_reaches_every_worker(workers):
+    workers.local.set_weights(np.full_like(workers.local.get_weights(), 0.125))
+    workers.broadcast_weights()
+    for remote in workers.remotes:
+        np.testing.assert_array_equal(ray.get(remote.get_weights.remote()), workers.local.get_weights())
+
+
+def test_killed_worker_is_replaced_and_sampling_goes_on(workers):
+    pid = ray.get(workers.remotes[0].__ray_call__.remote(lambda self: os.getpid()))
+    os.kill(pid, signal.SIGKILL)
+    sampled = workers.sync_sample()
+    assert workers.replaced == [1]
+    assert [len(s.batch) for s in sampled] == [50, 50]
+    np.testing.assert_array_equal(ray.get(workers.remotes[0].get_weights.remote()), workers.local.get_weights())
