@@ -193,3 +193,30 @@ def test_tracked_page_in_a_generated_place_is_never_overwritten(maker):
     with pytest.raises(StudylogError, match="was not written by studylog"):
         build(maker.project)
     assert mine.read_text(encoding="utf-8") == "# My tags page\n"
+
+
+def test_rebuild_swaps_the_site_in_one_step(maker):
+    from studylog.atomic import _exchange
+
+    fixture_project(maker)
+    build(maker.project)
+    first = (maker.root / "site" / "index.html").stat().st_ino
+    build(maker.project)
+    assert (maker.root / "site" / "index.html").stat().st_ino != first
+    assert not (maker.root / ".studylog" / "site.new").exists()
+    a, b = maker.root / "a", maker.root / "b"
+    a.mkdir(), b.mkdir()
+    (a / "x").write_text("a"), (b / "x").write_text("b")
+    assert _exchange(a, b)  # this machine's kernel and file system do support the one-step swap
+    assert (a / "x").read_text() == "b" and (b / "x").read_text() == "a"
+
+
+def test_a_second_build_refuses_while_one_runs(maker):
+    from studylog.lock import project_lock
+
+    fixture_project(maker)
+    with project_lock(maker.project, "build"):
+        result = CliRunner().invoke(main, ["--root", str(maker.root), "build"])
+    assert result.exit_code == 1
+    assert "is running in this project" in result.output
+    assert CliRunner().invoke(main, ["--root", str(maker.root), "build"]).exit_code == 0

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
 
 
 def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
@@ -26,3 +30,33 @@ def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Make `new` the folder at `target` so that `target` is, at every instant, complete:
+    the old folder or the new one. On Linux the two are swapped in one step (renameat2 with
+    RENAME_EXCHANGE; the standard library has no call for it); elsewhere, or on a file
+    system without it, the old folder is moved aside first.
+    """
+    if not target.exists():
+        os.replace(new, target)
+        return
+    if _exchange(new, target):
+        shutil.rmtree(new)  # now holds the old folder
+        return
+    old = new.with_name(new.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return result == 0

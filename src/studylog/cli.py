@@ -11,6 +11,7 @@ import click
 from . import serve as serving
 from .check import check_project
 from .errors import ProblemsFound, StudylogError
+from .lock import project_lock
 from .new import new_entry
 from .project import Project
 from .site import ENGINES, build as build_site, stale_labs
@@ -84,6 +85,11 @@ def new(ctx: click.Context, title: str, date_: dt.datetime | None, tags: tuple[s
 def build(ctx: click.Context, engine: str, drafts: bool, no_execute: bool, strict_labs: bool) -> None:
     """Run stale labs (full profile), then build the site into site/ (broken links fail)."""
     project = _project(ctx)
+    with project_lock(project, "build"):
+        _build(project, engine, drafts, no_execute, strict_labs)
+
+
+def _build(project: Project, engine: str, drafts: bool, no_execute: bool, strict_labs: bool) -> None:
     if not no_execute:
         stale = stale_labs(project)
         if stale:
@@ -133,7 +139,7 @@ def run(ctx: click.Context, labs: tuple[str, ...], profile: str, force: bool, jo
     """Execute labs whose stored results are stale (all named labs with --force)."""
     project = _project(ctx)
     chosen = _labs(project, labs)
-    with report.live_progress() as progress:
+    with project_lock(project, "run"), report.live_progress() as progress:
         outcomes = run_labs(project, chosen, profile, force, jobs, cell_timeout, progress=progress)
     report.print_outcomes(outcomes)
     if any(o.status not in ("ok", "cached") for o in outcomes):

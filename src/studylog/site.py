@@ -6,13 +6,13 @@ and hands rendering to the engine. It never executes a lab.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import replace_dir
 from .check import check_project
 from .errors import ProblemsFound, StudylogError
 from .freshness import stale_reasons
@@ -106,7 +106,7 @@ def build(project: Project, engine: str = "mkdocs", drafts: bool = False, strict
     if run.returncode != 0 or not (staging / "index.html").exists():
         shutil.rmtree(staging, ignore_errors=True)
         raise StudylogError(f"{engine} build failed: {_engine_complaints(run.stdout + run.stderr)}")
-    _replace_dir(staging, project.site_dir, project.work_dir / "site.old")
+    replace_dir(staging, project.site_dir)
     return generated
 
 
@@ -115,11 +115,3 @@ def _engine_complaints(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     flagged = [line.split("-", 1)[-1].strip() for line in lines if line.startswith(("WARNING", "ERROR"))]
     return "; ".join(flagged or lines[-5:])
-
-
-def _replace_dir(new: Path, target: Path, old: Path) -> None:
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
