@@ -60,3 +60,57 @@ def test_killed_worker_is_replaced_and_sampling_goes_on(workers):
     assert workers.replaced == [1]
     assert [len(s.batch) for s in sampled] == [50, 50]
     np.testing.assert_array_equal(ray.get(workers.remotes[0].get_weights.remote()), workers.local.get_weights())
+
+
+def test_hierarchical_groups_aggregate_their_workers(ray_session):
+    from distrl.hierarchical import HierarchicalWorkerSet
+
+    hws = HierarchicalWorkerSet(CONFIG, num_groups=2, group_size=2)
+    try:
+        hws.local.set_weights(np.full_like(hws.local.get_weights(), 0.25))
+        hws.broadcast_weights()
+        sampled = hws.sync_sample()
+        assert [s.worker for s in sampled] == [1, 2]
+        assert [len(s.batch) for s in sampled] == [100, 100]  # 2 workers x 2 envs x 25 steps
+        for s in sampled:
+            assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
+    finally:
+        hws.stop()
+
+
+TWO_NODES = """
+import os, ray
+from ray.cluster_utils import Cluster
+from distrl.policy import PolicyConfig
+from distrl.rollout_worker import WorkerConfig
+from distrl.worker_set import WorkerSet
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"head": 1}})
+cluster.add_node(num_cpus=1, resources={"second": 1})
+ray.init(address=cluster.address, log_to_driver=False)
+try:
+    config = WorkerConfig(num_envs=2, fragment_length=20, policy=PolicyConfig(hidden=(8,)))
+    placements = [{"resources": {"head": 0.1}}, {"resources": {"second": 0.1}}]
+    sets = [WorkerSet(config, 1, actor_options=p) for p in placements]
+    nodes = set()
+    for ws in sets:
+        ws.broadcast_weights()
+        (s,) = ws.sync_sample()
+        assert len(s.batch) == 40
+        nodes.add(ray.get(ws.remotes[0].__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())))
+    assert len(nodes) == 2, nodes
+    print("two nodes ok")
+finally:
+    ray.shutdown()
+    cluster.shutdown()
+"""
+
+
+def test_workers_on_a_simulated_two_node_cluster():
+    import subprocess
+    import sys
+
+    # Its own Ray cluster, in its own process: the session's local Ray stays untouched.
+    run = subprocess.run([sys.executable, "-c", TWO_NODES], capture_output=True, text=True, timeout=240,
+                         env={**os.environ, "RAY_ADDRESS": ""})
+    assert "two nodes ok" in run.stdout, run.stdout[-2000:] + run.stderr[-4000:]
