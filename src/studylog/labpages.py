@@ -46,6 +46,7 @@ def lab_files(state: LabState, source: Path, plot_cache: Path) -> dict[str, str 
     shown = state.good_notebook or state.failure_notebook
     # A lab never run still shows its narrative and code, from the source.
     notebook = nbformat.read(shown, as_version=4) if shown else read_notebook(source)
+    _drop_stderr(notebook)
     body, resources = MarkdownExporter().from_notebook_node(notebook, resources={"output_files_dir": name})
     body = _drop_first_heading(body)
     files.update({f"{LABS_DIR}/{path}": data for path, data in resources.get("outputs", {}).items()})
@@ -172,6 +173,14 @@ def _citing(entries: tuple[LogEntry, ...]) -> str:
         return "\n## Logs that cite this lab\n\nNone yet.\n"
     items = "\n".join(f"- [{_text(e.title)}](../posts/{e.path.name}) ({e.date:%Y-%m-%d})" for e in entries)
     return f"\n## Logs that cite this lab\n\n{items}\n"
+
+
+def _drop_stderr(notebook: nbformat.NotebookNode) -> None:
+    """Libraries' log lines (Ray's, with timestamps) are noise on a page that should change
+    only when a result does; they stay in the downloadable notebook. Errors are kept."""
+    for cell in notebook.cells:
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
 
 
 def _drop_first_heading(body: str) -> str:

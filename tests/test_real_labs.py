@@ -1,0 +1,31 @@
+"""Every lab in labs/ runs end to end in its quick profile and records its named metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from studylog.check import check_project
+from studylog.project import Project
+from studylog.runner import run_labs
+
+ROOT = Path(__file__).resolve().parent.parent
+# The metrics each lab's issue names, which the site and later labs rely on.
+REQUIRED = {
+    "actors": {"sample_throughput_1", "sample_scaling_2", "async_vs_sync_2", "vs_rllib_sampling"},
+}
+
+
+def test_every_lab_is_listed_here():
+    assert {p.stem for p in (ROOT / "labs").glob("*.py")} == set(REQUIRED)
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_lab_quick_profile(name):
+    # Quick runs go to the git-ignored cache; the published full results are not touched.
+    project = Project.at(ROOT)
+    (lab,) = [lab for lab in check_project(project).labs if lab.name == name]
+    (outcome,) = run_labs(project, [lab], profile="quick", force=True)
+    assert outcome.status == "ok", outcome.error
+    assert REQUIRED[name] <= outcome.metrics.keys()
