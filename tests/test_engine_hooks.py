@@ -9,7 +9,6 @@ import subprocess
 import sys
 from importlib.resources import files
 
-import pytest
 import yaml
 from mkdocs.structure.files import File
 from material.plugins.blog.plugin import BlogPlugin
