@@ -115,6 +115,8 @@ def test_failing_hanging_and_dying_labs_are_reported_and_others_run(maker):
     assert {k: o.status for k, o in outcomes.items()} == {"raises": "failed", "hangs": "timeout", "dies": "died", "fine": "ok"}
     assert outcomes["raises"].error["ename"] == "ValueError" and "boom in the lab" in outcomes["raises"].error["evalue"]
     assert any("boom in the lab" in line for line in outcomes["raises"].error["traceback"])
+    # Cells: 0 title, 1 parameters, 2 injected parameters, 3 the lab's body.
+    assert [outcomes[name].error["cell"] for name in ("raises", "hangs", "dies")] == [3, 3, 3]
     failure = load(maker.project, "raises", "quick", failure=True)
     assert failure.record["status"] == "failed"
     assert load(maker.project, "raises", "quick") is None

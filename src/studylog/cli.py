@@ -14,7 +14,7 @@ from .errors import ProblemsFound, StudylogError
 from .lock import project_lock
 from .new import new_entry
 from .project import Project
-from .site import ENGINES, build as build_site, stale_labs
+from .site import ENGINES, build as build_site, checked, stale_labs
 from . import report
 from .execute import DEFAULT_CELL_TIMEOUT_S
 from .freshness import stale_reasons
@@ -90,14 +90,15 @@ def build(ctx: click.Context, engine: str, drafts: bool, no_execute: bool, stric
 
 
 def _build(project: Project, engine: str, drafts: bool, no_execute: bool, strict_labs: bool) -> None:
+    result = checked(project)  # logs too: a typo should stop the build before labs run for minutes
     if not no_execute:
-        stale = stale_labs(project)
+        stale = stale_labs(project, result.labs)
         if stale:
             click.echo(f"executing {len(stale)} stale lab(s) first: {', '.join(lab.name for lab in stale)}")
             with report.live_progress() as progress:
                 outcomes = run_labs(project, stale, PUBLISHED_PROFILE, progress=progress)
             report.print_outcomes(outcomes)
-    done = build_site(project, engine=engine, drafts=drafts, strict_labs=strict_labs)
+    done = build_site(project, engine=engine, drafts=drafts, strict_labs=strict_labs, result=result)
     click.echo(
         f"built {project.rel(project.site_dir)}/ with {engine}: {done.posts} logs, {done.labs} labs"
         + (f", {done.drafts_left_out} drafts left out" if done.drafts_left_out else "")

@@ -63,13 +63,20 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
         notebook = prepare(lab, read_notebook(project.root / lab.path), profile, project.root, reads_file)
         # The kernel listens on 127.0.0.1 (jupyter_client's default). IPC sockets would avoid
         # the port, but with them nbclient did not notice a kernel that exits mid-cell.
+        running = [None]  # index of the cell executing now, counted without the setup cell
+
+        def started(cell, cell_index: int) -> None:
+            running[0] = cell_index - 1
+            if on_cell:
+                on_cell(cell_index - 1)
+
         client = NotebookClient(
             notebook,
             timeout=cell_timeout_s,
             kernel_name="python3",
             record_timing=False,  # stored notebooks change only when results do
             resources={"metadata": {"path": str(project.root)}},
-            on_cell_start=(lambda cell, cell_index: on_cell(cell_index)) if on_cell else None,
+            on_cell_start=started,
         )
         env = {**os.environ, METRICS_ENV: str(metrics_file), "PYTHONHASHSEED": "0"}
         start = time.perf_counter()
@@ -78,11 +85,11 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
         try:
             client.execute(env=env, stderr=kernel_log, stdout=kernel_log)
         except CellTimeoutError as err:
-            status, error = "timeout", _error(notebook, "timeout", f"a cell ran longer than {cell_timeout_s} s", err)
+            status, error = "timeout", _error(notebook, running[0], "timeout", f"a cell ran longer than {cell_timeout_s} s", err)
         except DeadKernelError as err:
-            status, error = "died", _error(notebook, "died", "the kernel died", err)
+            status, error = "died", _error(notebook, running[0], "died", "the kernel died", err)
         except CellExecutionError as err:
-            status, error = "failed", _error(notebook, "failed", "a cell raised", err)
+            status, error = "failed", _error(notebook, running[0], "failed", "a cell raised", err)
         finally:
             kernel_log.close()
         duration = time.perf_counter() - start
@@ -90,22 +97,15 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
         return Execution(status, notebook, duration, _metrics(metrics_file), _reads(reads_file), error)
 
 
-def _error(notebook: nbformat.NotebookNode, status: str, summary: str, err: Exception) -> dict[str, Any]:
+def _error(notebook: nbformat.NotebookNode, cell: int | None, status: str, summary: str, err: Exception) -> dict[str, Any]:
     """Where and why a run stopped: the cell (counted without the setup cell) and traceback."""
-    code_cells = [c for c in notebook.cells if SETUP_TAG not in c.metadata.get("tags", [])]
-    for index, cell in enumerate(code_cells):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                return {
-                    "status": status,
-                    "summary": summary,
-                    "cell": index,
-                    "ename": output.get("ename"),
-                    "evalue": output.get("evalue"),
-                    "traceback": output.get("traceback", []),
-                }
-    running = next((i for i, c in enumerate(code_cells) if c.cell_type == "code" and c.get("execution_count") is None and c.source.strip()), None)
-    return {"status": status, "summary": summary, "cell": running, "ename": type(err).__name__, "evalue": str(err).splitlines()[0] if str(err) else "", "traceback": []}
+    shown = [c for c in notebook.cells if SETUP_TAG not in c.metadata.get("tags", [])]
+    raised = next((o for o in shown[cell].get("outputs", []) if o.get("output_type") == "error"), None) if cell is not None else None
+    if raised:
+        return {"status": status, "summary": summary, "cell": cell, "ename": raised.get("ename"),
+                "evalue": raised.get("evalue"), "traceback": raised.get("traceback", [])}
+    first_line = str(err).splitlines()[0] if str(err) else ""
+    return {"status": status, "summary": summary, "cell": cell, "ename": type(err).__name__, "evalue": first_line, "traceback": []}
 
 
 def _metrics(path: Path) -> dict[str, dict[str, Any]]:

@@ -60,7 +60,7 @@ def lab_files(state: LabState, source: Path, plot_cache: Path) -> dict[str, str 
 
 def _page(state: LabState, body: str, plots: list[str], has_notebook: bool) -> str:
     lab, name = state.lab, state.lab.name
-    parts = [f"---\ntitle: {json.dumps(_text(lab.title))}\n---\n", f"# {_text(lab.title)}\n", f"*{_text(lab.summary)}*\n"]
+    parts = [f"---\ntitle: {json.dumps(escape(lab.title))}\n---\n", f"# {escape(lab.title)}\n", f"*{escape(lab.summary)}*\n"]
     parts.append(_banner(state))
     if state.good and state.good.get("metrics"):
         parts.append(_metrics_table(state.good))
@@ -88,9 +88,9 @@ def _banner(state: LabState) -> str:
         error = f.get("error") or {}
         kind = "failure"
         head = f"{f['status']}: the run of {_when(f['started'])} failed" + ("; showing the last good run" if state.good else "")
-        lines.append(f"Cell {error.get('cell')}: `{_text(str(error.get('ename')))}: {_text(str(error.get('evalue')))}`")
+        lines.append(f"Cell {error.get('cell')}: `{escape(str(error.get('ename')))}: {escape(str(error.get('evalue')))}`")
     if state.stale:
-        lines.append("Stale: " + _text("; ".join(state.stale)) + ". Run `studylog run --profile full` to refresh.")
+        lines.append("Stale: " + escape("; ".join(state.stale)) + ". Run `studylog run --profile full` to refresh.")
         if kind == "success":
             kind = "warning"
     text = "\n".join(f"    {line}\n" for line in lines)
@@ -101,7 +101,7 @@ def _environment(env: dict[str, Any]) -> str:
     machine = env.get("machine", {})
     packages = ", ".join(f"{k} {v}" for k, v in sorted(env.get("packages", {}).items()))
     gpu = f", {machine['gpu']}" if machine.get("gpu") else ""
-    return _text(
+    return escape(
         f"{machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('memory_gib')} GiB{gpu}; "
         f"Python {env.get('python')}; {packages}; commit {env.get('commit')}"
     )
@@ -115,7 +115,7 @@ def _metrics_table(record: dict[str, Any]) -> str:
         if metric in moved:
             before = moved[metric]["before"]
             change = f"moved from {before:.4g} to {m['value']:.4g}"
-        rows.append(f"| `{metric}` | {m['value']:.4g} | {_text(m['unit'])} | {change} |")
+        rows.append(f"| `{metric}` | {m['value']:.4g} | {escape(m['unit'])} | {change} |")
     return "\n".join(rows) + "\n"
 
 
@@ -163,15 +163,15 @@ def labs_index(states: list[LabState]) -> str:
         status = "failed" if s.failure else ("not run" if not s.good else ("stale" if s.stale else "ok"))
         when = _when(s.good["started"]) if s.good else ""
         metrics = list((s.good or {}).get("metrics", {}).items())[:2]
-        headline = "; ".join(f"{name} = {m['value']:.4g} {_text(m['unit'])}" for name, m in metrics)
-        rows.append(f"| [{_text(s.lab.title)}]({s.lab.name}.md) | {_text(s.lab.summary)} | {status} | {when} | {headline} |")
+        headline = "; ".join(f"{name} = {m['value']:.4g} {escape(m['unit'])}" for name, m in metrics)
+        rows.append(f"| [{escape(s.lab.title)}]({s.lab.name}.md) | {escape(s.lab.summary)} | {status} | {when} | {headline} |")
     return "---\ntitle: Labs\n---\n\n# Labs\n\n" + "\n".join(rows) + "\n"
 
 
 def _citing(entries: tuple[LogEntry, ...]) -> str:
     if not entries:
         return "\n## Logs that cite this lab\n\nNone yet.\n"
-    items = "\n".join(f"- [{_text(e.title)}](../posts/{e.path.name}) ({e.date:%Y-%m-%d})" for e in entries)
+    items = "\n".join(f"- [{escape(e.title)}](../posts/{e.path.name}) ({e.date:%Y-%m-%d})" for e in entries)
     return f"\n## Logs that cite this lab\n\n{items}\n"
 
 
@@ -198,5 +198,6 @@ def _when(iso: str) -> str:
         return iso
 
 
-def _text(value: str) -> str:
+def escape(value: str) -> str:
+    """HTML-escape a value for the engine's templates, which do not escape front matter."""
     return html.escape(value, quote=True)

@@ -8,7 +8,6 @@ here, once.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from importlib.resources import files
@@ -18,7 +17,7 @@ import yaml
 
 from slugify import slugify
 
-from .labpages import LABS_DIR, LabState, lab_files, labs_index
+from .labpages import LABS_DIR, LabState, escape, lab_files, labs_index
 from .logs import LogEntry
 
 POSTS_DIR = "posts"
@@ -52,14 +51,15 @@ def post_page(entry: LogEntry) -> str:
     """The page handed to mkdocs-material's blog plugin for one log entry."""
     meta = {k: v for k, v in entry.extra.items() if k not in ENGINE_KEYS}
     # The blog plugin sorts naive and aware datetimes together and fails on a mix, and its
-    # URLs use the date: keep the wall-clock time as written, without the offset. Only
-    # keys the engine reads are written: the engine parses this front matter twice a page.
-    meta.update(title=_text(entry.title), date=entry.date.replace(tzinfo=None), slug=entry.slug)
+    # URLs use the date: keep the wall-clock time as written, without the offset. Besides
+    # the author's own extra keys, only keys the engine reads are written (it parses this
+    # front matter twice a page).
+    meta.update(title=escape(entry.title), date=entry.date.replace(tzinfo=None), slug=entry.slug)
     for key, values in (("tags", entry.tags), ("categories", entry.categories)):
         if values:
-            meta[key] = [_text(value) for value in values]
+            meta[key] = [escape(value) for value in values]
     if entry.description:
-        meta["description"] = _text(entry.description)
+        meta["description"] = escape(entry.description)
     if entry.draft:
         meta["draft"] = True
     front = yaml.dump(meta, Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
@@ -108,7 +108,7 @@ def tag_pages(entries: list[LogEntry]) -> dict[str, str]:
     pages = {}
     rows = []
     for tag, slug in slugs.items():
-        name = _text(tag)
+        name = escape(tag)
         listing = json.dumps({"include": [name]})
         pages[f"{TAGS_DIR}/{slug}.md"] = f"---\ntitle: {json.dumps(name)}\n---\n\n# {name}\n\n<!-- material/tags {listing} -->\n"
         rows.append(f"- [{name}]({slug}.md) ({counts[tag]})")
@@ -130,5 +130,3 @@ def _unique_slugs(tags: list[str]) -> dict[str, str]:
     return slugs
 
 
-def _text(value: str) -> str:
-    return html.escape(value, quote=True)

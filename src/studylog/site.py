@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import replace_dir
-from .check import check_project
+from .check import CheckResult, check_project
 from .errors import ProblemsFound, StudylogError
 from .freshness import stale_reasons
 from .generated import write_generated
@@ -39,11 +39,17 @@ class Generated:
     failed_labs: tuple[str, ...] = ()  # labs whose latest published run failed
 
 
-def generate(project: Project, drafts: bool = False) -> Generated:
-    """Check everything, then write the generated pages; raise ProblemsFound first if any."""
+def checked(project: Project) -> CheckResult:
+    """Every log and lab of `project`, valid; raise ProblemsFound with every problem otherwise."""
     result = check_project(project)
     if result.problems:
         raise ProblemsFound(list(result.problems))
+    return result
+
+
+def generate(project: Project, drafts: bool = False, result: CheckResult | None = None) -> Generated:
+    """Write the generated pages from `result` (checked here when not given)."""
+    result = result or checked(project)
     published = [e for e in result.entries if drafts or not e.draft]
     labs = [lab_state(project, lab, published) for lab in sorted(result.labs, key=lambda lab: lab.name)]
     pages = render_pages(published, labs, project.root, project.work_dir / "plots")
@@ -75,12 +81,9 @@ def lab_state(project: Project, lab: Lab, entries: list[LogEntry]) -> LabState:
     )
 
 
-def stale_labs(project: Project) -> list[Lab]:
-    """Labs whose published results must be refreshed before a build."""
-    result = check_project(project)
-    if result.problems:
-        raise ProblemsFound(list(result.problems))
-    return [lab for lab in result.labs if stale_reasons(project, lab, PUBLISHED_PROFILE)]
+def stale_labs(project: Project, labs: tuple[Lab, ...]) -> list[Lab]:
+    """The labs whose published results must be refreshed before a build."""
+    return [lab for lab in labs if stale_reasons(project, lab, PUBLISHED_PROFILE)]
 
 
 def engine_command(engine: str, verb: str, config: Path, *options: str) -> list[str]:
@@ -90,11 +93,15 @@ def engine_command(engine: str, verb: str, config: Path, *options: str) -> list[
     return [sys.executable, "-m", engine, verb, "-f", str(config), *options]
 
 
-def build(project: Project, engine: str = "mkdocs", drafts: bool = False, strict_labs: bool = False) -> Generated:
+def build(
+    project: Project, engine: str = "mkdocs", drafts: bool = False, strict_labs: bool = False,
+    result: CheckResult | None = None,
+) -> Generated:
     """Generate pages and build the site into site/, replacing the old one only when done.
 
-    `strict_labs`: fail instead of publishing a lab whose latest run failed."""
-    generated = generate(project, drafts)
+    `strict_labs`: fail instead of publishing a lab whose latest run failed. `result`: the
+    project as already checked by the caller, so it is not parsed twice."""
+    generated = generate(project, drafts, result)
     if strict_labs and generated.failed_labs:
         raise StudylogError(f"latest full run failed for: {', '.join(generated.failed_labs)} (--strict)")
     staging = project.work_dir / "site.new"
