@@ -21,7 +21,7 @@
 #         - 10000000
 #         fragment: 500
 #         heavy_hidden: 512
-#         repeats: 5
+#         repeats: 11
 #         worker_counts:
 #         - 1
 #         - 2
@@ -92,7 +92,8 @@ HEAVY = WorkerConfig(num_envs=1, fragment_length=fragment, policy=PolicyConfig(h
 
 
 def median_rate(step, steps_per_call):
-    """Environment steps per second: one warm-up call, then the median of `repeats` calls."""
+    """Environment steps per second: two warm-up calls, then the median of `repeats` calls."""
+    step()
     step()
     times = []
     for _ in range(repeats):
@@ -189,6 +190,72 @@ algo.stop()
 print(f"RLlib {ray.__version__}, 2 env runners: {rllib_2:.0f} steps/s; distrl sync 2: {sync_2:.0f} steps/s")
 
 # %% [markdown]
+# ## Where one step's time goes
+#
+# At these sizes the environment is cheap (a CartPole step is a few microseconds), so a
+# sampler's speed is what it does around the environment. distrl's evaluator does, per step,
+# one forward pass of both heads at batch size 1 (V(s') of one step is V(s) of the next, so it
+# is not computed twice), a Gumbel-max draw of the action, and the vector env's step; we time
+# those parts alone and call the rest bookkeeping. RLlib's env runner runs the same env and
+# network through its connector pipelines, episode objects and metrics; a profile of one
+# runner in this process, with each builtin's time charged to the package that called it,
+# shows where its time per step goes.
+
+# %%
+import cProfile
+import pstats
+from collections import Counter
+
+
+def per_step_us(fn, calls=2000):
+    fn()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+probe = RolloutWorker(LIGHT)
+one_obs = probe.obs.copy()
+probe_actions = probe.policy.compute_actions(one_obs)[0]
+distrl_parts = {
+    "policy forward + action": per_step_us(lambda: probe.policy.compute_actions(one_obs)),
+    "env step": per_step_us(lambda: probe.env.step(probe_actions)),
+}
+distrl_total = 1e6 / median_rate(probe.sample, fragment)
+distrl_parts["bookkeeping"] = max(distrl_total - sum(distrl_parts.values()), 0.0)
+
+
+def package(path):
+    """A profile entry's file as a package: rllib's two levels deep, others by top name."""
+    if "site-packages/" not in path:
+        return "python" if path.startswith(("/", "<")) else path
+    parts = path.split("site-packages/")[1].split("/")
+    return "/".join(parts[1:3]) if parts[:2] == ["ray", "rllib"] else parts[0].removesuffix(".py")
+
+
+local_algo = rllib_config.copy(copy_frozen=False).env_runners(num_env_runners=0).build_algo()
+runner = local_algo.env_runner
+runner.sample(num_timesteps=fragment)
+rllib_total = 1e6 / median_rate(lambda: runner.sample(num_timesteps=fragment), fragment)
+profiler = cProfile.Profile()
+profiler.runcall(runner.sample, num_timesteps=4 * fragment)
+by_package = Counter()
+for (path, _, _), (_, _, own, _, callers) in pstats.Stats(profiler).stats.items():
+    if path != "~":
+        by_package[package(path)] += own
+    else:  # a builtin (torch's C++ ops among them): charge each caller its share
+        for (caller_path, _, _), (_, _, share, _) in callers.items():
+            by_package[package(caller_path)] += share
+local_algo.stop()
+profiled = sum(by_package.values())
+rllib_parts = {name: rllib_total * t / profiled for name, t in by_package.most_common(6)}
+rllib_parts["other"] = rllib_total - sum(rllib_parts.values())
+print(f"distrl: {distrl_total:.0f} us per step in one process; RLlib {ray.__version__}: {rllib_total:.0f} us")
+for name, parts in (("distrl", distrl_parts), ("RLlib", rllib_parts)):
+    print(name, ", ".join(f"{k} {v:.0f} us" for k, v in parts.items()))
+
+# %% [markdown]
 # ## Broadcasting weights: one object-store entry, or a copy per worker
 #
 # `broadcast_weights()` puts the weights in the object store once and hands every worker the
@@ -203,6 +270,7 @@ class Receiver:
 
 
 receivers = [Receiver.remote() for _ in range(4)]
+ray.get([r.receive.remote(np.zeros(1)) for r in receivers])
 broadcast = {"shared ray.put": [], "copy per worker": []}
 for size in broadcast_sizes:
     weights = np.random.default_rng(0).standard_normal(size).astype(np.float32)
@@ -214,8 +282,16 @@ for size in broadcast_sizes:
     def copies():
         ray.get([r.receive.remote(weights) for r in receivers])
 
-    for label, fn in (("shared ray.put", shared), ("copy per worker", copies)):
-        broadcast[label].append(4 * size / median_rate(fn, 4 * size))  # seconds per broadcast
+    # The object store's timings come in bursts (allocation, freeing of earlier objects), so
+    # the two ways alternate, round by round, and each keeps its median over 3·repeats rounds.
+    times = {"shared ray.put": [], "copy per worker": []}
+    for _ in range(3 * repeats + 1):
+        for label, fn in (("shared ray.put", shared), ("copy per worker", copies)):
+            start = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - start)
+    for label in broadcast:
+        broadcast[label].append(statistics.median(times[label][1:]))  # the first round warms up
 for label, times in broadcast.items():
     print(label, [f"{t * 1000:.1f} ms" for t in times])
 
@@ -223,7 +299,7 @@ for label, times in broadcast.items():
 # ## Plots
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
 for name, rates in results.items():
     ns = [n for n in rates if n > 0]
     axes[0].plot(ns, [rates[n] for n in ns], marker="o", label=name)
@@ -235,8 +311,15 @@ axes[1].set(xlabel="evaluators", ylabel="efficiency X(n)/(n X(1))", title="Paral
 for label, times in broadcast.items():
     axes[2].loglog(broadcast_sizes, [t * 1000 for t in times], marker="o", label=label)
 axes[2].set(xlabel="parameters", ylabel="ms per broadcast to 4 workers", title="Weight broadcast")
-for ax in axes:
+for row, parts in enumerate((distrl_parts, rllib_parts)):
+    left = 0.0
+    for name, us in parts.items():
+        axes[3].barh(row, us, left=left, label=f"{'distrl' if row == 0 else 'RLlib'}: {name}")
+        left += us
+axes[3].set(yticks=[0, 1], yticklabels=["distrl", "RLlib"], xlabel="µs per env step, one process", title="Where a step's time goes")
+for ax in axes[:3]:
     ax.legend(fontsize=7)
+axes[3].legend(fontsize=6, ncols=2, loc="lower right")
 fig.tight_layout()
 plt.show()
 
@@ -260,10 +343,22 @@ cluster.shutdown()
 #
 # On this machine the driver and every evaluator share two cores. Two evaluators can each
 # have a core, so throughput nearly doubles; four must share them, and efficiency falls to
-# about one half: the cores, not the coordination, stop the scaling. The driver's own work
-# per batch (one `ray.get` of a few hundred kilobytes) is small next to the sampling, so
-# asynchronous and hierarchical driving change little here: they pay off when evaluators
-# differ in speed, or when one driver must collect from many machines. On a cluster the
-# limit moves to the network: every batch crosses it once, and every weight broadcast once
-# per node when it is put in the object store once, which is what the shared `ray.put`
-# buys over a copy per worker.
+# about one half: the cores, not the coordination, stop the scaling. An evaluator in a Ray
+# actor is somewhat slower than the same loop in the lab's own process: the actor shares its
+# core with Ray's own threads and processes. The driver's work per batch (one `ray.get` of a
+# few tens of kilobytes) is small next to the sampling, so asynchronous and hierarchical
+# driving change little here: they pay off when evaluators differ in speed, or when one
+# driver must collect from many machines.
+#
+# Against RLlib the difference is the work around each step, not the parallelism: both run
+# two evaluators on two cores, but an RLlib env runner spends most of a step in its
+# framework (the module call through its distribution classes, connector pipelines, episode
+# objects, metrics), where distrl's evaluator makes one forward pass and writes into
+# preallocated columns. With a wider network (the 512x512 policy) inference dominates both,
+# and the gap would narrow; with vectorized environments per evaluator, both amortize the
+# per-step overhead over more rows.
+#
+# On a cluster the limit moves to the network: every batch crosses it once, and every
+# weight broadcast once per node when it is put in the object store once, which is what the
+# shared `ray.put` buys over a copy per worker. On one machine both ways stay in shared
+# memory, so the copy-per-worker cost is only the extra serializations into the store.

@@ -68,3 +68,31 @@ def test_ppo_statistics_at_the_old_policy():
     _, stats = policy.compute_gradients(batch_for(policy))
     # Right after sampling, π = π_old: ratio 1, nothing clipped, KL 0.
     assert abs(stats["approx_kl"]) < 1e-6 and stats["clip_fraction"] == 0.0
+
+
+def test_sampling_path_agrees_with_the_distribution_the_loss_uses():
+    import torch
+
+    for kind in SPACES:
+        policy = make(kind)
+        obs = np.random.default_rng(2).uniform(-1, 1, (64, SPACES[kind][0].shape[0])).astype(np.float32)
+        actions, logp, values = policy.compute_actions(obs)
+        with torch.no_grad():
+            dist, v = policy.distribution(torch.as_tensor(obs))
+            expected = dist.log_prob(torch.as_tensor(actions))
+            expected = expected if kind == "discrete" else expected.sum(-1)
+        np.testing.assert_allclose(logp, expected.numpy(), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(values, v.numpy(), rtol=0, atol=1e-6)
+
+
+def test_discrete_actions_are_drawn_from_pi():
+    import torch
+
+    policy = make("discrete")
+    policy.model.actor[-1].bias.data[:] = torch.tensor([0.0, 1.0])  # π = (0.27, 0.73) whatever the state
+    obs = np.zeros((20_000, 4), np.float32)
+    actions, _, _ = policy.compute_actions(obs)
+    with torch.no_grad():
+        p1 = policy.distribution(torch.as_tensor(obs[:1]))[0].probs[0, 1].item()
+    # 20,000 Bernoulli draws: the standard error of the mean is about 0.003.
+    assert abs(actions.mean() - p1) < 0.015

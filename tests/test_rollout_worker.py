@@ -57,3 +57,12 @@ def test_truncation_bootstraps_from_the_final_observation():
         # observation of the old one instead.
         assert (batch["next_values"][cut] != batch["values"][cut + 1]).all()
     np.testing.assert_allclose(batch["advantages"], batch["value_targets"] - batch["values"], atol=1e-5)
+
+
+def test_the_last_step_bootstraps_from_the_state_the_next_fragment_starts_in():
+    worker = RolloutWorker(CONFIG)
+    batch = worker.sample()
+    last_rows = np.arange(1, 4) * 50 - 1
+    state = worker.obs.copy()
+    np.testing.assert_allclose(batch["next_values"][last_rows], worker.policy.compute_values(state), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(worker.sample()["obs"][last_rows - 49], state)

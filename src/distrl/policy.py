@@ -19,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.distributions import Categorical, Distribution, Normal
 
 from .sample_batch import SampleBatch
@@ -76,6 +77,7 @@ class Policy:
         self.config, self.loss = config, loss
         self.sampler = torch.Generator().manual_seed(config.seed)
         self.sizes = [p.numel() for p in self.parameters]
+        self._actor, self._critic = _linear_layers(self.model.actor), _linear_layers(self.model.critic)
 
     def distribution(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
         """π(·|s) and V(s) for a batch of observations."""
@@ -84,23 +86,36 @@ class Policy:
             return Categorical(logits=logits_or_mean), value
         return Normal(logits_or_mean, self.log_std.exp()), value
 
-    @torch.no_grad()
+    # Sampling runs once per environment step at batch sizes of 1 to a few rows, where each
+    # torch call costs microseconds of dispatch and nn.Module.__call__ and a Distribution
+    # object cost several more. So it calls the layers' functions directly on the same
+    # parameter tensors (set_weights and the optimizer update them in place) and writes the
+    # two log-densities out; `distribution()` stays the one definition the losses use, and
+    # tests check both agree.
+    @torch.inference_mode()
     def compute_actions(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sample a ~ π(·|s) for each row; return actions, log π(a|s) and V(s)."""
-        dist, value = self.distribution(torch.as_tensor(obs, dtype=torch.float32))
+        x = torch.as_tensor(obs, dtype=torch.float32)
+        out, value = _forward(self._actor, x), _forward(self._critic, x).squeeze(-1)
         if self.discrete:
-            probs = dist.probs
-            actions = torch.multinomial(probs, 1, generator=self.sampler).squeeze(-1)
-            logp = dist.log_prob(actions)
+            logp_all = torch.log_softmax(out, -1)
+            # Gumbel-max: argmax(log π + G), G = −log E with E ~ Exp(1), is a draw from π
+            # (a third of torch.multinomial's time at one row).
+            gumbel = torch.empty_like(logp_all).exponential_(generator=self.sampler).log_().neg_()
+            actions = (logp_all + gumbel).argmax(-1, keepdim=True)
+            logp = logp_all.gather(-1, actions).squeeze(-1)
+            actions = actions.squeeze(-1)
         else:
-            noise = torch.randn(dist.mean.shape, generator=self.sampler)
-            actions = dist.mean + dist.stddev * noise
-            logp = dist.log_prob(actions).sum(-1)
+            noise = torch.randn(out.shape, generator=self.sampler)
+            actions = out + self.log_std.exp() * noise
+            # log N(a; μ, σ) summed over dimensions, with a − μ = σ·noise.
+            logp = (-0.5 * noise.square() - self.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
         return actions.numpy(), logp.numpy(), value.numpy()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def compute_values(self, obs: np.ndarray) -> np.ndarray:
-        return self.model.critic(torch.as_tensor(obs, dtype=torch.float32)).squeeze(-1).numpy()
+        """V(s) for each row."""
+        return _forward(self._critic, torch.as_tensor(obs, dtype=torch.float32)).squeeze(-1).numpy()
 
     def compute_gradients(self, batch: SampleBatch) -> tuple[np.ndarray, dict[str, float]]:
         """g = ∇θ L(θ; B), flattened into one float32 vector, and the loss statistics."""
@@ -135,3 +150,14 @@ class Policy:
             flat = torch.as_tensor(weights, dtype=torch.float32)
             for p, w in zip(self.parameters, torch.split(flat, self.sizes)):
                 p.copy_(w.view_as(p))
+
+
+def _linear_layers(mlp: nn.Sequential) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(m.weight, m.bias) for m in mlp if isinstance(m, nn.Linear)]
+
+
+def _forward(layers: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> torch.Tensor:
+    """The MLP of `_mlp` as plain calls: tanh after every layer but the last."""
+    for weight, bias in layers[:-1]:
+        x = torch.tanh(F.linear(x, weight, bias))
+    return F.linear(x, *layers[-1])

@@ -76,27 +76,30 @@ class RolloutWorker:
         obs_shape = self.env.single_observation_space.shape
         obs = np.zeros((T, N, *obs_shape), np.float32)  # (steps, envs, obs_dim)
         actions = np.zeros((T, N, *self.env.single_action_space.shape), self.env.single_action_space.dtype)
-        rewards, logp, values, next_values = (np.zeros((T, N), np.float32) for _ in range(4))
+        rewards, logp, values = (np.zeros((T, N), np.float32) for _ in range(3))
         terminateds, truncateds = np.zeros((T, N), bool), np.zeros((T, N), bool)
-        returns, lengths = [], []
+        final_at, final_obs = [], []  # (t, env) where an episode ended, and its last observation
+        # One forward pass per step: V(s_t+1) is the next step's V(s), so it is not computed
+        # twice; only where an episode ends (the next row starts a new one) and after the last
+        # step is the next state's value computed on its own, below.
         for t in range(T):
             obs[t] = self.obs
             actions[t], logp[t], values[t] = self.policy.compute_actions(self.obs)
             self.obs, rewards[t], terminateds[t], truncateds[t], infos = self.env.step(actions[t])
             done = terminateds[t] | truncateds[t]
-            true_next = self.obs.copy()
             if done.any():
-                true_next[done] = np.stack(infos["final_obs"][done])
-            next_values[t] = self.policy.compute_values(true_next)
-            self.episode_return += rewards[t]
-            self.episode_length += 1
-            for env in np.flatnonzero(done):
-                returns.append(float(self.episode_return[env]))
-                lengths.append(int(self.episode_length[env]))
-            self.episode_return[done], self.episode_length[done] = 0.0, 0
+                for env in np.flatnonzero(done):
+                    final_at.append((t, env))
+                    final_obs.append(infos["final_obs"][env])
+        next_values = np.empty_like(values)
+        next_values[:-1] = values[1:]
+        next_values[-1] = self.policy.compute_values(self.obs)
+        if final_at:
+            rows, envs = zip(*final_at)
+            next_values[rows, envs] = self.policy.compute_values(np.stack(final_obs))
         advantages = gae(rewards, values, next_values, terminateds.astype(np.float32), truncateds.astype(np.float32),
                          self.config.gamma, self.config.lam)
-        self.last_episodes = EpisodeStats(tuple(returns), tuple(lengths))
+        self.last_episodes = self._count_episodes(rewards, terminateds | truncateds)
         columns = {
             "obs": obs, "actions": actions, "rewards": rewards, "terminateds": terminateds, "truncateds": truncateds,
             "logp": logp, "values": values, "next_values": next_values, "advantages": advantages,
@@ -104,6 +107,19 @@ class RolloutWorker:
         }
         # (steps, envs, ...) -> (envs · steps, ...): each env's stream stays contiguous in time.
         return SampleBatch({k: np.swapaxes(v, 0, 1).reshape(T * N, *v.shape[2:]) for k, v in columns.items()})
+
+    def _count_episodes(self, rewards: np.ndarray, dones: np.ndarray) -> EpisodeStats:
+        """Close the episodes that ended in this fragment; carry the running ones over."""
+        returns, lengths = [], []
+        for env in range(self.config.num_envs):
+            start = 0
+            for end in np.flatnonzero(dones[:, env]) + 1:
+                returns.append(float(self.episode_return[env] + rewards[start:end, env].sum(dtype=np.float64)))
+                lengths.append(int(self.episode_length[env] + end - start))
+                self.episode_return[env], self.episode_length[env], start = 0.0, 0, end
+            self.episode_return[env] += rewards[start:, env].sum(dtype=np.float64)
+            self.episode_length[env] += len(rewards) - start
+        return EpisodeStats(tuple(returns), tuple(lengths))
 
     def episodes(self) -> EpisodeStats:
         """Episodes that ended during the last sample() call."""
