@@ -72,3 +72,33 @@ def ray_session():
     cluster.init(num_cpus=2)
     yield
     cluster.shutdown()
+
+
+TWO_NODE_CLUSTER = """
+import ray
+from ray.cluster_utils import Cluster
+
+cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 1, "resources": {{"head": 1}}}})
+cluster.add_node(num_cpus=1, resources={{"second": 1}})
+ray.init(address=cluster.address, log_to_driver=False)
+try:
+{body}
+    print("two nodes ok")
+finally:
+    ray.shutdown()
+    cluster.shutdown()
+"""
+
+
+def run_on_two_nodes(body: str) -> None:
+    """Run `body` (Python, with `ray` connected) on a simulated two-node Ray cluster whose
+    nodes offer the custom resources `head` and `second`, in a process of its own, so the
+    session's local Ray stays untouched; fail with its output if it does not finish."""
+    import os
+    import subprocess
+    import sys
+
+    script = TWO_NODE_CLUSTER.format(body=textwrap.indent(textwrap.dedent(body), "    "))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
+                         env={**os.environ, "RAY_ADDRESS": ""})
+    assert "two nodes ok" in run.stdout, run.stdout[-2000:] + run.stderr[-4000:]

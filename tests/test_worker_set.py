@@ -13,6 +13,8 @@ from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
 from distrl.worker_set import WorkerSet
 
+from conftest import run_on_two_nodes
+
 CONFIG = WorkerConfig(num_envs=2, fragment_length=25, policy=PolicyConfig(hidden=(16,)), seed=5)
 
 
@@ -78,39 +80,20 @@ def test_hierarchical_groups_aggregate_their_workers(ray_session):
         hws.stop()
 
 
-TWO_NODES = """
-import os, ray
-from ray.cluster_utils import Cluster
-from distrl.policy import PolicyConfig
-from distrl.rollout_worker import WorkerConfig
-from distrl.worker_set import WorkerSet
-
-cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"head": 1}})
-cluster.add_node(num_cpus=1, resources={"second": 1})
-ray.init(address=cluster.address, log_to_driver=False)
-try:
-    config = WorkerConfig(num_envs=2, fragment_length=20, policy=PolicyConfig(hidden=(8,)))
-    placements = [{"resources": {"head": 0.1}}, {"resources": {"second": 0.1}}]
-    sets = [WorkerSet(config, 1, actor_options=p) for p in placements]
-    nodes = set()
-    for ws in sets:
-        ws.broadcast_weights()
-        (s,) = ws.sync_sample()
-        assert len(s.batch) == 40
-        nodes.add(ray.get(ws.remotes[0].__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())))
-    assert len(nodes) == 2, nodes
-    print("two nodes ok")
-finally:
-    ray.shutdown()
-    cluster.shutdown()
-"""
-
-
 def test_workers_on_a_simulated_two_node_cluster():
-    import subprocess
-    import sys
+    run_on_two_nodes("""
+        from distrl.policy import PolicyConfig
+        from distrl.rollout_worker import WorkerConfig
+        from distrl.worker_set import WorkerSet
 
-    # Its own Ray cluster, in its own process: the session's local Ray stays untouched.
-    run = subprocess.run([sys.executable, "-c", TWO_NODES], capture_output=True, text=True, timeout=240,
-                         env={**os.environ, "RAY_ADDRESS": ""})
-    assert "two nodes ok" in run.stdout, run.stdout[-2000:] + run.stderr[-4000:]
+        config = WorkerConfig(num_envs=2, fragment_length=20, policy=PolicyConfig(hidden=(8,)))
+        placements = [{"resources": {"head": 0.1}}, {"resources": {"second": 0.1}}]
+        sets = [WorkerSet(config, 1, actor_options=p) for p in placements]
+        nodes = set()
+        for ws in sets:
+            ws.broadcast_weights()
+            (s,) = ws.sync_sample()
+            assert len(s.batch) == 40
+            nodes.add(ray.get(ws.remotes[0].__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())))
+        assert len(nodes) == 2, nodes
+    """)

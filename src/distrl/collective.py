@@ -1,0 +1,289 @@
+"""Collective communication among Ray actors: all-reduce and the pieces it is made of.
+
+The RLlib paper's second way to move parameters has no server: every participant ends with
+the reduction (sum, mean, max or min) of everyone's buffer. A `CollectiveGroup` holds n
+`Participant` actors, each with a buffer of its own, and all-reduces it three ways:
+
+- naive: every rank sends its buffer to rank 0, which reduces them all and sends the result
+  back. Rank 0 moves and reduces (n−1)·N bytes; everyone else waits.
+- tree: partial reductions flow up a binary tree (rank r's children are 2r+1 and 2r+2), so
+  the reduction takes ⌊log2 n⌋ rounds of pairwise work; the result then goes back down.
+- ring: reduce-scatter, then all-gather. The buffer is cut into n contiguous chunks; in
+  round s of n−1, rank i sends chunk (i−s−1) mod n to rank i+1, which adds its own copy of
+  that chunk. Afterwards rank i holds chunk i fully reduced, and the all-gather gives every
+  rank every chunk. Each rank sends and receives 2(n−1)/n · N bytes, whatever n is, and
+  does 1/n of the reduction.
+
+`reduce_scatter`, `allgather` and `broadcast` are offered on their own; the ring all-reduce
+is literally the first two in sequence.
+
+How data moves. The driver plans a collective as a graph of actor tasks and submits the
+whole graph at once: every message is a task whose argument is the reference to what
+another participant sent, so Ray starts each step as soon as its input exists and the
+driver never sits in the data path. A participant puts what it sends into the object store
+itself (`ray.put`) and returns only the reference, so the driver holds references, never
+data, at any message size. On one node the receiver reads a chunk in place from shared
+memory (numpy arrays come out of the store zero-copy) and reduces it straight into its own
+buffer. A chunk that is passed on unchanged (the broadcast after naive and tree, the ring's
+all-gather) is passed on by reference: it is put once and every rank that needs it reads
+that one object, where a network implementation would send it again at every hop.
+Copies that remain, because the store owns its memory: one into the store per message
+sent, and one out of it for each chunk that is copied (not reduced) into a buffer.
+
+The reference backend (`algorithm="gloo"`) runs torch.distributed's gloo all-reduce inside
+the same actors, on the same buffers, so a comparison is like for like.
+
+Failure. If a participant dies, every task that needs what it would have sent fails too, so
+the call raises `ParticipantLost` naming the rank, within `timeout_s`; nothing waits for a
+message that will never come (gloo is initialised with the same timeout). The group's
+buffers are then in an unknown state: stop it and make a new one.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from datetime import timedelta
+
+import numpy as np
+import ray
+import torch
+import torch.distributed as dist
+from ray.exceptions import GetTimeoutError, RayActorError, RayError
+
+from .cluster import ACTOR_CPUS
+
+OPS = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
+ALGORITHMS = ("naive", "tree", "ring", "gloo")
+DTYPES = (np.float32, np.float64, np.int32, np.int64)
+
+
+def chunk_bounds(length: int, parts: int) -> list[tuple[int, int]]:
+    """Contiguous [lo, hi) ranges covering 0..length in `parts` pieces, the first
+    length mod parts one element longer; pieces are empty when length < parts."""
+    base, extra = divmod(length, parts)
+    edges = np.cumsum([0] + [base + (i < extra) for i in range(parts)])
+    return [(int(edges[i]), int(edges[i + 1])) for i in range(parts)]
+
+
+class ParticipantLost(RuntimeError):
+    """A participant died during a collective; `ranks` names the lost ones."""
+
+    def __init__(self, ranks: list[int], operation: str):
+        self.ranks = ranks
+        super().__init__(f"{operation} failed: participant rank {', '.join(map(str, ranks))} died")
+
+
+class Participant:
+    """One rank: a buffer, and the steps the collectives are planned from.
+
+    Every step that sends returns `[ref]`, a one-element list holding the reference of what it
+    put; a list, because Ray would otherwise resolve a returned reference into its value
+    when the next task receives it.
+    """
+
+    def __init__(self, rank: int, size: int):
+        self.rank, self.size = rank, size
+        self.flat, self.shape, self.as_torch = np.zeros(0, np.float32), (0,), False
+
+    def set_buffer(self, buffer) -> None:
+        self.as_torch = isinstance(buffer, torch.Tensor)
+        array = buffer.numpy() if self.as_torch else buffer
+        # The argument arrives read-only from the object store; the rank owns a copy.
+        self.flat, self.shape = np.array(array, copy=True).reshape(-1), array.shape
+
+    def get_buffer(self):
+        out = self.flat.reshape(self.shape)
+        return torch.from_numpy(out) if self.as_torch else out
+
+    def get_chunk(self):
+        lo, hi = chunk_bounds(len(self.flat), self.size)[self.rank]
+        out = self.flat[lo:hi]
+        return torch.from_numpy(out) if self.as_torch else out
+
+    def ping(self) -> int:
+        return self.rank
+
+    def send(self, lo: int, hi: int) -> np.ndarray:
+        return self.flat[lo:hi]
+
+    def reduce(self, lo: int, hi: int, op: str, finish: bool, *incoming: np.ndarray) -> np.ndarray:
+        """buffer[lo:hi] ← op(buffer[lo:hi], each incoming); then send it on."""
+        mine = self.flat[lo:hi]
+        for message in incoming:
+            OPS[op](mine, message, out=mine)
+        if finish and op == "mean":
+            mine /= self.size
+        return mine
+
+    def receive(self, bounds: list[tuple[int, int]], *messages: np.ndarray) -> None:
+        """buffer[lo:hi] ← message, for each (lo, hi) and message in turn."""
+        for (lo, hi), message in zip(bounds, messages):
+            self.flat[lo:hi] = message
+
+    def gloo_address(self) -> tuple[str, int]:
+        with socket.socket() as s:  # a free port on this node, for the rendezvous
+            s.bind(("", 0))
+            return ray.util.get_node_ip_address(), s.getsockname()[1]
+
+    def gloo_init(self, address: str, port: int, timeout_s: float) -> None:
+        dist.init_process_group("gloo", init_method=f"tcp://{address}:{port}", rank=self.rank,
+                                world_size=self.size, timeout=timedelta(seconds=timeout_s))
+
+    def gloo_allreduce(self, op: str) -> None:
+        tensor = torch.from_numpy(self.flat)  # the same memory: gloo reduces the buffer in place
+        reduce_op = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}[op]
+        dist.all_reduce(tensor, op=reduce_op)
+        if op == "mean":
+            tensor /= self.size
+
+
+class CollectiveGroup:
+    """n participants, and the driver-side plans of each collective."""
+
+    def __init__(self, size: int, num_cpus_per_participant: float = ACTOR_CPUS,
+                 actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0):
+        assert size >= 1, "a group needs at least one participant"
+        per_rank = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * size
+        cls = ray.remote(num_cpus=num_cpus_per_participant)(Participant)
+        self.size, self.timeout_s = size, timeout_s
+        self.ranks = [cls.options(**per_rank[r]).remote(r, size) for r in range(size)]
+        self.length, self.dtype, self.gloo_ready = 0, np.dtype(np.float32), False
+
+    def set_buffers(self, buffers: Sequence) -> None:
+        """Give rank r buffers[r] (a copy: the caller's arrays are never modified)."""
+        assert len(buffers) == self.size, f"{self.size} participants, {len(buffers)} buffers"
+        shapes = {tuple(b.shape) for b in buffers}
+        dtypes = {np.dtype(str(b.dtype).removeprefix("torch.")) for b in buffers}
+        if len(shapes) != 1 or len(dtypes) != 1:
+            raise ValueError(f"buffers must share one shape and dtype, got {shapes} and {dtypes}")
+        self.dtype = dtypes.pop()
+        if self.dtype not in DTYPES:
+            raise TypeError(f"dtype {self.dtype} not supported; use one of {[np.dtype(d).name for d in DTYPES]}")
+        self.length = int(np.prod(shapes.pop()))
+        self._wait([p.set_buffer.remote(b) for p, b in zip(self.ranks, buffers)], "set_buffers")
+
+    def buffers(self) -> list:
+        return self._wait([p.get_buffer.remote() for p in self.ranks], "buffers")
+
+    def chunks(self) -> list:
+        """Each rank's own chunk of its buffer (after reduce_scatter: the reduced chunk)."""
+        return self._wait([p.get_chunk.remote() for p in self.ranks], "chunks")
+
+    def allreduce(self, op: str = "sum", algorithm: str = "ring", segments: int = 1) -> None:
+        """Every rank's buffer becomes op over all ranks' buffers."""
+        self._check(op, algorithm)
+        if algorithm == "gloo":
+            self._start_gloo()
+            return self._wait([p.gloo_allreduce.remote(op) for p in self.ranks], "allreduce (gloo)")
+        if algorithm == "ring":
+            return self._wait(self._allgather(self._reduce_scatter(op, segments)), "allreduce (ring)")
+        result = self._naive_reduce(op) if algorithm == "naive" else self._tree_reduce(op)
+        everyone = (0, self.length)
+        done = [result] + [self.ranks[r].receive.remote([everyone], result) for r in range(1, self.size)]
+        self._wait(done, f"allreduce ({algorithm})")
+
+    def reduce_scatter(self, op: str = "sum", segments: int = 1) -> None:
+        """Rank i ends with chunk i of the reduction (`chunk_bounds(length, n)[i]`)."""
+        self._check(op, "ring")
+        self._wait([ref for pieces in self._reduce_scatter(op, segments) for ref, _ in pieces], "reduce_scatter")
+
+    def allgather(self) -> None:
+        """Every rank's buffer becomes the concatenation of each rank i's chunk i."""
+        sent = [(self.ranks[r].send.remote(*bounds), bounds) for r, bounds in enumerate(chunk_bounds(self.length, self.size))]
+        self._wait(self._allgather([[s] for s in sent]), "allgather")
+
+    def broadcast(self, root: int = 0) -> None:
+        """Every rank's buffer becomes rank `root`'s."""
+        everyone = (0, self.length)
+        sent = self.ranks[root].send.remote(*everyone)
+        self._wait([sent] + [p.receive.remote([everyone], sent) for r, p in enumerate(self.ranks) if r != root], "broadcast")
+
+    def stop(self) -> None:
+        for p in self.ranks:
+            ray.kill(p)
+        self.ranks = []
+
+    # The plans. Each returns references to its last tasks; _wait turns failures into errors.
+
+    def _naive_reduce(self, op: str):
+        everyone = (0, self.length)
+        sent = [self.ranks[r].send.remote(*everyone) for r in range(1, self.size)]
+        return self.ranks[0].reduce.remote(*everyone, op, True, *sent)
+
+    def _tree_reduce(self, op: str):
+        everyone, up = (0, self.length), {}
+        for r in reversed(range(self.size)):  # children (2r+1, 2r+2) before their parent
+            children = [up[c] for c in (2 * r + 1, 2 * r + 2) if c < self.size]
+            up[r] = self.ranks[r].reduce.remote(*everyone, op, r == 0, *children)
+        return up[0]
+
+    def _reduce_scatter(self, op: str, segments: int) -> list[list[tuple]]:
+        """The ring's first half; for each rank, (reference, bounds) of its reduced pieces.
+
+        With segments > 1 each chunk is cut into that many pieces, each going round the ring
+        on its own, so a rank can start on piece k+1 while its neighbour reduces piece k.
+        """
+        n, chunks = self.size, chunk_bounds(self.length, self.size)
+        pieces = [[(lo + a, lo + b) for a, b in chunk_bounds(hi - lo, segments)] for lo, hi in chunks]
+        if n == 1:
+            return [[(self.ranks[0].reduce.remote(*p, op, True), p) for p in pieces[0]]]
+        # Round 0: rank i sends its own copy of chunk i−1.
+        sent = [[self.ranks[i].send.remote(*p) for p in pieces[(i - 1) % n]] for i in range(n)]
+        for s in range(n - 1):
+            received = []
+            for j in range(n):  # rank j reduces what rank j−1 sent into chunk (j−s−2) mod n
+                c, last = (j - s - 2) % n, s == n - 2
+                received.append([self.ranks[j].reduce.remote(*p, op, last, m) for p, m in zip(pieces[c], sent[(j - 1) % n])])
+            sent = received
+        return [list(zip(sent[j], pieces[j])) for j in range(n)]
+
+    def _allgather(self, held: list[list[tuple]]) -> list:
+        """The ring's second half: each rank receives the other chunks in ring order (chunk
+        (i−s−1) mod n in round s), each the one object its owner put. One task per rank: the
+        chunks are ready together, and a task costs about a millisecond here."""
+        n, done = self.size, []
+        for i in range(n):
+            incoming = [piece for s in range(n - 1) for piece in held[(i - s - 1) % n]]
+            if incoming:
+                done.append(self.ranks[i].receive.remote([b for _, b in incoming], *[ref for ref, _ in incoming]))
+        return done + [ref for pieces in held for ref, _ in pieces]
+
+    def _start_gloo(self) -> None:
+        if not self.gloo_ready:
+            address, port = ray.get(self.ranks[0].gloo_address.remote(), timeout=self.timeout_s)
+            self._wait([p.gloo_init.remote(address, port, self.timeout_s) for p in self.ranks], "gloo init")
+            self.gloo_ready = True
+
+    def _check(self, op: str, algorithm: str) -> None:
+        if op not in OPS:
+            raise ValueError(f"unknown op {op!r}; use one of {sorted(OPS)}")
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algorithm!r}; use one of {ALGORITHMS}")
+        if op == "mean" and not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(f"mean of {self.dtype} buffers is not {self.dtype}; use sum and divide")
+
+    def _wait(self, refs: list, operation: str) -> list:
+        try:
+            return ray.get(refs, timeout=self.timeout_s + 5)  # gloo's own timeout fires first
+        except (RayError, RuntimeError) as error:
+            lost, silent = self._health()
+            if lost:
+                raise ParticipantLost(lost, operation) from error
+            if isinstance(error, GetTimeoutError):
+                raise TimeoutError(f"{operation} did not finish within {self.timeout_s + 5:.0f} s; "
+                                   f"not answering: ranks {silent or 'none'} (an actor Ray could not place "
+                                   f"for lack of CPUs also waits)") from error
+            raise
+
+    def _health(self) -> tuple[list[int], list[int]]:
+        """The ranks whose actor died, and those alive but not answering within 10 s."""
+        lost, silent = [], []
+        for rank, p in enumerate(self.ranks):
+            try:
+                ray.get(p.ping.remote(), timeout=10)
+            except RayActorError:
+                lost.append(rank)
+            except GetTimeoutError:
+                silent.append(rank)
+        return lost, silent

@@ -1,0 +1,187 @@
+"""distrl.collective: every algorithm equals numpy's reduction, the building blocks compose,
+a lost participant fails the call in bounded time, and it all runs across two nodes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import ray
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from distrl.collective import CollectiveGroup, ParticipantLost, chunk_bounds
+
+from conftest import run_on_two_nodes
+
+ALGORITHMS = ("naive", "tree", "ring", "gloo")
+REFERENCE = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
+
+
+@pytest.fixture(scope="module")
+def groups(ray_session):
+    """One group per size, reused by every example (actors take a second to start)."""
+    # 15 actors at a tenth of a CPU each fit the session's 2 CPUs (Ray would leave the rest unplaced).
+    made = {n: CollectiveGroup(n, num_cpus_per_participant=0.1, timeout_s=30) for n in range(1, 6)}
+    yield made
+    for group in made.values():
+        group.stop()
+
+
+def expected(inputs: list[np.ndarray], op: str) -> np.ndarray:
+    stacked = np.stack(inputs)
+    out = REFERENCE[op].reduce(stacked, axis=0, dtype=stacked.dtype)
+    return out / len(inputs) if op == "mean" else out
+
+
+def assert_reduced(outputs, inputs, op):
+    want = expected(inputs, op)
+    for out in outputs:
+        assert out.dtype == want.dtype and out.shape == want.shape
+        if np.issubdtype(want.dtype, np.integer) or op in ("max", "min"):
+            np.testing.assert_array_equal(out, want)  # exact: no rounding in these
+        else:
+            # Float sums in another order: within a few ulps of the sum of magnitudes.
+            eps = np.finfo(want.dtype).eps
+            scale = np.abs(np.stack(inputs)).sum(axis=0) / (len(inputs) if op == "mean" else 1)
+            assert (np.abs(out - want) <= 4 * len(inputs) * eps * scale + 1e-30).all()
+    for out in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0])  # every rank holds the same result
+
+
+@st.composite
+def collective_inputs(draw):
+    n = draw(st.integers(1, 5))
+    length = draw(st.integers(0, 10_000))
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.int32, np.int64]))
+    op = draw(st.sampled_from(["sum", "max", "min"] + (["mean"] if np.issubdtype(dtype, np.floating) else [])))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(dtype, np.integer):
+        inputs = [rng.integers(-10**6, 10**6, length).astype(dtype) for _ in range(n)]
+    else:
+        inputs = [(rng.standard_normal(length) * 10.0 ** rng.integers(-3, 4)).astype(dtype) for _ in range(n)]
+    return n, inputs, op
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=collective_inputs(), algorithm=st.sampled_from(ALGORITHMS))
+def test_allreduce_equals_numpy_for_every_algorithm(groups, case, algorithm):
+    n, inputs, op = case
+    originals = [x.copy() for x in inputs]
+    group = groups[n]
+    group.set_buffers(inputs)
+    group.allreduce(op, algorithm)
+    assert_reduced(group.buffers(), inputs, op)
+    for x, y in zip(inputs, originals):
+        np.testing.assert_array_equal(x, y)  # the caller's arrays are untouched
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=collective_inputs(), segments=st.integers(1, 3))
+def test_reduce_scatter_then_allgather_is_allreduce(groups, case, segments):
+    n, inputs, op = case
+    group = groups[n]
+    group.set_buffers(inputs)
+    group.reduce_scatter(op, segments)
+    want = expected(inputs, op)
+    for rank, chunk in enumerate(group.chunks()):
+        lo, hi = chunk_bounds(len(want), n)[rank]
+        assert_reduced([chunk], [x[lo:hi] for x in inputs], op)
+    group.allgather()
+    assert_reduced(group.buffers(), inputs, op)
+
+
+@given(length=st.integers(0, 10_000), parts=st.integers(1, 9))
+def test_chunk_bounds_cover_the_buffer_in_near_equal_pieces(length, parts):
+    bounds = chunk_bounds(length, parts)
+    assert len(bounds) == parts and bounds[0][0] == 0 and bounds[-1][1] == length
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    sizes = [hi - lo for lo, hi in bounds]
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
+def test_broadcast_and_torch_buffers(groups):
+    group = groups[3]
+    inputs = [torch.full((2, 5), float(r)) for r in range(3)]
+    group.set_buffers(inputs)
+    group.broadcast(root=2)
+    for out in group.buffers():
+        assert isinstance(out, torch.Tensor) and out.shape == (2, 5)
+        assert torch.equal(out, inputs[2])
+    group.set_buffers(inputs)
+    group.allreduce("mean", "ring")
+    for out in group.buffers():
+        assert torch.equal(out, torch.full((2, 5), 1.0))
+
+
+def test_bad_requests_are_refused_clearly(groups):
+    group = groups[2]
+    with pytest.raises(ValueError, match="one shape and dtype"):
+        group.set_buffers([np.zeros(3), np.zeros(4)])
+    group.set_buffers([np.arange(4), np.arange(4)])
+    with pytest.raises(TypeError, match="mean of int64"):
+        group.allreduce("mean")
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        group.allreduce("sum", "butterfly")
+    with pytest.raises(ValueError, match="unknown op"):
+        group.allreduce("prod")
+
+
+@pytest.mark.parametrize("algorithm", ["naive", "tree", "ring"])
+def test_a_dead_participant_fails_the_call_naming_its_rank(ray_session, algorithm):
+    group = CollectiveGroup(4, num_cpus_per_participant=0.1, timeout_s=10)
+    group.set_buffers([np.ones(1_000_000, np.float32)] * 4)
+    group.allreduce("sum", algorithm)
+    ray.kill(group.ranks[2])
+    start = time.monotonic()
+    with pytest.raises(ParticipantLost, match="rank 2") as lost:
+        group.allreduce("sum", algorithm)
+    assert lost.value.ranks == [2] and time.monotonic() - start < 25
+    group.stop()
+
+
+def test_a_participant_dying_mid_ring_fails_the_others_in_bounded_time(ray_session):
+    group = CollectiveGroup(4, num_cpus_per_participant=0.1, timeout_s=10)
+    group.set_buffers([np.ones(32_000_000, np.float32)] * 4)  # 128 MB: the ring takes a while
+    killer = threading.Timer(0.05, ray.kill, args=(group.ranks[1],))
+    start = time.monotonic()
+    killer.start()
+    with pytest.raises(ParticipantLost, match="rank 1"):
+        for _ in range(20):  # if a ring ends before the kill lands, the next one meets it
+            group.allreduce("sum", "ring")
+    assert time.monotonic() - start < 40
+    group.stop()
+
+
+def test_gloo_with_a_dead_peer_times_out_instead_of_hanging(ray_session):
+    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=5)
+    group.set_buffers([np.ones(1000, np.float32)] * 3)
+    group.allreduce("sum", "gloo")
+    ray.kill(group.ranks[0])
+    start = time.monotonic()
+    with pytest.raises(ParticipantLost, match="rank 0"):
+        group.allreduce("sum", "gloo")
+    assert time.monotonic() - start < 30
+    group.stop()
+
+
+def test_allreduce_on_a_simulated_two_node_cluster():
+    run_on_two_nodes("""
+        import numpy as np
+        from distrl.collective import CollectiveGroup
+
+        placements = [{"resources": {"head": 0.1}}, {"resources": {"second": 0.1}}] * 2
+        group = CollectiveGroup(4, actor_options=placements, timeout_s=60)
+        nodes = {ray.get(p.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())) for p in group.ranks}
+        assert len(nodes) == 2, nodes
+        inputs = [np.random.default_rng(r).integers(-100, 100, 300_001) for r in range(4)]
+        for algorithm in ("naive", "tree", "ring", "gloo"):
+            group.set_buffers(inputs)
+            group.allreduce("sum", algorithm)
+            for out in group.buffers():
+                np.testing.assert_array_equal(out, sum(inputs))
+    """)
