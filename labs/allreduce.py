@@ -90,6 +90,19 @@ def median_time(fn, reps=repeats):
     return statistics.median(times)
 
 
+def side_by_side(calls, reps=repeats):
+    """Seconds per call of each of `calls` (a dict of functions), taking turns: a slow
+    spell of the machine or of the object store (its timings come in phases) then falls on
+    all of them alike. Median of `reps` rounds after one warm-up round."""
+    times = defaultdict(list)
+    for _ in range(reps + 1):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t[1:]) for name, t in times.items()}
+
+
 def busbw(nbytes, n, seconds):
     return nbytes * 2 * (n - 1) / n / seconds / 1e9  # GB/s
 
@@ -178,21 +191,34 @@ for n in world_sizes:
     for kb in sizes_kb:
         nbytes = kb * 1024
         group.set_buffers([np.ones(nbytes // 4, np.float32)] * n)
-        times = defaultdict(list)
-        # Round-robin over the algorithms, so that a slow spell of the machine or of the
-        # object store (its timings come in phases) falls on all of them alike.
-        for _ in range(repeats + 1):
-            for algorithm in ALGORITHMS:
-                start = time.perf_counter()
-                group.allreduce("sum", algorithm)
-                times[algorithm].append(time.perf_counter() - start)
-        for algorithm in ALGORITHMS:
-            measured[algorithm, n][nbytes] = statistics.median(times[algorithm][1:])  # round 1 warms up
+        calls = {a: (lambda a=a: group.allreduce("sum", a)) for a in ALGORITHMS}
+        for algorithm, seconds in side_by_side(calls).items():
+            measured[algorithm, n][nbytes] = seconds
     group.stop()
 
 for (algorithm, n), points in measured.items():
     line = "  ".join(f"{nb // 1024:>7d}K {t * 1e3:8.2f} ms" for nb, t in points.items())
     print(f"{algorithm:5s} n={n}: {line}")
+
+# %% [markdown]
+# ## Pipelining the ring
+#
+# With `segments = k` each chunk is cut into $k$ pieces that go round the ring one after
+# another, so a rank can reduce piece $j$ while its neighbour is already sending piece
+# $j+1$: the textbook remedy when a rank would otherwise sit idle while its chunk is on the
+# wire. Each piece is one more actor task per round.
+
+# %%
+pipelined = {}
+for n in world_sizes:
+    group = CollectiveGroup(n)
+    group.set_buffers([np.ones(big // 4, np.float32)] * n)
+    calls = {k: (lambda k=k: group.allreduce("sum", "ring", k)) for k in (1, 2, 4)}
+    for segments, seconds in side_by_side(calls).items():
+        pipelined[n, segments] = seconds
+    group.stop()
+for (n, segments), seconds in pipelined.items():
+    print(f"ring, 64 MiB, n={n}, {segments} segment(s): {seconds * 1e3:6.1f} ms  busbw {busbw(big, n, seconds):.2f} GB/s")
 
 # %% [markdown]
 # ## Where the time goes: ring, 64 MiB, the largest n
@@ -377,6 +403,10 @@ cluster.shutdown()
 # bytes, halves again. Reaching 0.3 of memcpy would need a transport without a fresh
 # mapping per message (buffers shared once and written in place, as NCCL does between GPUs
 # of one node), or a core per rank.
+#
+# Pipelining does not pay here: no rank waits on a wire (a chunk is in shared memory the
+# moment it is put), both cores are already busy, and every extra piece costs a task. It
+# pays where a transfer takes real time, as between machines.
 #
 # *Small messages.* At 4 KiB the α term is all there is: a Ray actor task costs about a
 # millisecond on this loaded two-core machine, and the ring needs $2(n-1)$ rounds of them,
