@@ -1,0 +1,258 @@
+"""Parameter servers: workers compute gradients, servers hold the parameters and update them.
+
+The pattern of Li et al. (OSDI 2014) and of the RLlib paper's asynchronous-gradients
+optimizer. A `ParameterServer` actor holds one flat float32 parameter vector (or one shard of
+it), the optimizer's state (SGD or Adam, applied on the server), and a version counter that
+counts the updates applied.
+
+- Synchronous: `step(*gradients)` takes one gradient from each of N workers (Ray starts the
+  call only once all N exist), applies their mean, and returns the new parameters; every
+  worker then pulls that same version, by reference.
+- Asynchronous: `push(gradient, version)` applies a gradient as soon as it arrives. The
+  gradient says which version it was computed on, so its staleness (server version −
+  gradient version) is known; with `max_staleness` set, a staler gradient is dropped and
+  counted instead of applied.
+- Sharded: `ShardedServer` splits the vector into K contiguous shards (`chunk_bounds`,
+  computed once, for any length and K) held by K actors, which update in parallel.
+
+Data path: a worker's gradient is one object in Ray's store (one put, when its task
+returns). Each shard reads only its slice of it, in place: on one node a zero-copy view.
+(On a cluster Ray would copy the whole gradient to each shard's node; splitting it at the
+worker would avoid that at the price of K puts per message.) The server accumulates into a
+preallocated buffer and updates its parameters in place, with no temporaries of the
+vector's size; the copies that remain are the put of each message (gradient, new shard)
+and the worker's copy of the pulled shards into its own parameters.
+
+Checkpoints and failures: every `checkpoint_every` updates a server writes its parameters,
+optimizer state and version to a file, atomically (a temporary file, fsync, rename). If a
+server dies, `ShardedServer` starts a new one from its last checkpoint and retries the
+call, so at most `checkpoint_every − 1` updates to that shard are lost. A worker whose
+gradient does not arrive (its actor died) is left out of the synchronous step's mean,
+which goes on with the others.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import ray
+from ray.exceptions import RayActorError, RayError
+
+from .cluster import ACTOR_CPUS
+from .collective import chunk_bounds
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """The update rule the server applies (Adam as torch.optim.Adam computes it)."""
+
+    kind: str = "sgd"  # "sgd" or "adam"
+    lr: float = 0.01  # step size α
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's moment decay rates β1, β2
+    eps: float = 1e-8  # Adam's ε
+
+
+class ParameterServer:
+    """One shard of the parameters, [lo, hi) of the whole vector, and its optimizer state."""
+
+    def __init__(self, params: np.ndarray | None = None, optimizer: Optimizer = Optimizer(), lo: int = 0,
+                 max_staleness: int | None = None, checkpoint: str | None = None, checkpoint_every: int = 0):
+        assert optimizer.kind in ("sgd", "adam"), f"unknown optimizer {optimizer.kind!r}"
+        self.optimizer, self.lo, self.max_staleness = optimizer, lo, max_staleness
+        self.checkpoint_path, self.checkpoint_every = checkpoint, checkpoint_every
+        if params is None:  # a replacement, from the last checkpoint
+            self.restore(checkpoint)
+        else:
+            self.params = np.array(params, np.float32, copy=True)
+            self.m, self.v = np.zeros_like(self.params), np.zeros_like(self.params)
+            self.version = 0
+        self.hi = self.lo + len(self.params)
+        self.acc, self.tmp = np.empty_like(self.params), np.empty_like(self.params)
+        self.staleness: list[int] = []
+        self.dropped = 0
+
+    def pull(self) -> np.ndarray:
+        return self.params  # Ray copies it into the store once; readers share that copy
+
+    def get_version(self) -> int:
+        return self.version
+
+    @ray.method(num_returns=2)
+    def step(self, *gradients: np.ndarray) -> tuple[np.ndarray, int]:
+        """Synchronous: apply the mean of one gradient per worker; return the new parameters
+        and their version (a second, small object, so a caller can wait on it cheaply)."""
+        np.copyto(self.acc, gradients[0][self.lo:self.hi])
+        for g in gradients[1:]:
+            self.acc += g[self.lo:self.hi]
+        self.acc *= 1.0 / len(gradients)
+        self._apply(self.acc)
+        return self.params, self.version
+
+    def push(self, gradient: np.ndarray, version: int) -> bool:
+        """Asynchronous: apply a gradient computed on `version` now; False if dropped as stale."""
+        staleness = self.version - version
+        if self.max_staleness is not None and staleness > self.max_staleness:
+            self.dropped += 1
+            return False
+        self.staleness.append(staleness)
+        np.copyto(self.acc, gradient[self.lo:self.hi])
+        self._apply(self.acc)
+        return True
+
+    def stats(self) -> dict:
+        return {"version": self.version, "staleness": list(self.staleness), "dropped": self.dropped}
+
+    def _apply(self, g: np.ndarray) -> None:
+        """θ ← update(θ, g), in place; g is overwritten."""
+        opt = self.optimizer
+        if opt.kind == "sgd":
+            g *= opt.lr
+            self.params -= g
+        else:
+            b1, b2 = opt.betas
+            t = self.version + 1
+            self.m *= b1
+            self.m += (1 - b1) * g  # the one temporary: numpy has no fused multiply-add
+            np.multiply(g, g, out=self.tmp)
+            self.v *= b2
+            self.tmp *= 1 - b2
+            self.v += self.tmp
+            # torch.optim.Adam: θ ← θ − α/(1−β1^t) · m / (√v / √(1−β2^t) + ε)
+            np.sqrt(self.v, out=self.tmp)
+            self.tmp *= 1 / np.sqrt(1 - b2**t)
+            self.tmp += opt.eps
+            np.divide(self.m, self.tmp, out=self.tmp)
+            self.tmp *= opt.lr / (1 - b1**t)
+            self.params -= self.tmp
+        self.version += 1
+        if self.checkpoint_every and self.version % self.checkpoint_every == 0:
+            self.save(self.checkpoint_path)
+
+    def save(self, path: str) -> None:
+        """Parameters, optimizer state and version, atomically: a reader sees the old file or the new."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, params=self.params, m=self.m, v=self.v, version=self.version, lo=self.lo)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def restore(self, path: str) -> None:
+        with np.load(path) as saved:
+            self.params, self.m, self.v = saved["params"].copy(), saved["m"].copy(), saved["v"].copy()
+            self.version, self.lo = int(saved["version"]), int(saved["lo"])
+
+
+class ShardedServer:
+    """K ParameterServer actors, one per contiguous shard, driven as one server."""
+
+    def __init__(self, params: np.ndarray, shards: int = 1, optimizer: Optimizer = Optimizer(),
+                 max_staleness: int | None = None, checkpoint_dir: str | Path | None = None,
+                 checkpoint_every: int = 0, num_cpus: float = ACTOR_CPUS,
+                 actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0):
+        assert checkpoint_dir or not checkpoint_every, "checkpoints need a checkpoint_dir"
+        self.length, self.timeout_s = len(params), timeout_s
+        self.bounds = chunk_bounds(self.length, shards)  # computed once
+        self.options = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * shards
+        self.actor = ray.remote(num_cpus=num_cpus)(ParameterServer)
+        self.paths = [str(Path(checkpoint_dir) / f"shard-{k}.npz") if checkpoint_dir else None for k in range(shards)]
+        self.settings = dict(optimizer=optimizer, max_staleness=max_staleness, checkpoint_every=checkpoint_every)
+        self.servers = [
+            self.actor.options(**self.options[k]).remote(params[lo:hi], lo=lo, checkpoint=self.paths[k], **self.settings)
+            for k, (lo, hi) in enumerate(self.bounds)
+        ]
+        if checkpoint_every:  # version 0 on disk, so a server that dies early has somewhere to restart
+            ray.get([s.save.remote(p) for s, p in zip(self.servers, self.paths)])
+        self.restarts = 0
+
+    def pull(self) -> list:
+        """References to the K shards of the current parameters."""
+        return [s.pull.remote() for s in self.servers]
+
+    def sync_step(self, gradients: Sequence) -> tuple[list, list[int]]:
+        """One synchronous update from one gradient reference per worker.
+
+        A gradient that does not arrive within the timeout, or whose worker died, is left
+        out of the mean. Returns references to the new shards and the indices of the
+        workers left out.
+        """
+        # fetch_local=False: the driver only needs to know they exist, not their bytes.
+        ready, _ = ray.wait(list(gradients), num_returns=len(gradients), timeout=self.timeout_s, fetch_local=False)
+        arrived = set(ready)
+        lost = [i for i, g in enumerate(gradients) if g not in arrived]
+        while True:
+            good = [g for i, g in enumerate(gradients) if i not in lost]
+            if not good:
+                raise RuntimeError(f"no gradient arrived: workers {lost} lost")
+            try:
+                results = self._call_all(lambda s: s.step.remote(*good))
+                return [params for params, _ in results], lost
+            except RayError:
+                # A gradient is an error (its worker died): find which, only on this rare path,
+                # as asking means fetching.
+                failed = [i for i, g in enumerate(gradients) if i not in lost and _is_error(g)]
+                if not failed:
+                    raise
+                lost = sorted(lost + failed)
+
+    def push(self, gradient, version: int) -> list:
+        """Asynchronous push of one gradient (a reference) computed on `version`."""
+        return self._call_all(lambda s: s.push.remote(gradient, version))
+
+    def versions(self) -> list[int]:
+        return ray.get([s.get_version.remote() for s in self.servers])
+
+    def stats(self) -> list[dict]:
+        return ray.get([s.stats.remote() for s in self.servers])
+
+    def stop(self) -> None:
+        for s in self.servers:
+            ray.kill(s)
+        self.servers = []
+
+    def _call_all(self, call) -> list:
+        """`call` on every shard, waited for; a shard whose actor died is restarted from its
+        checkpoint and asked again. Returns what each call returned (references)."""
+        results = [call(s) for s in self.servers]
+        for k in range(len(self.servers)):
+            try:
+                ray.get(_small(results[k]), timeout=self.timeout_s)
+            except RayActorError:
+                if not self.paths[k] or self._alive(k):
+                    raise  # an argument's error (a dead worker), or no checkpoint to restart from
+                self.servers[k] = self.actor.options(**self.options[k]).remote(
+                    None, lo=self.bounds[k][0], checkpoint=self.paths[k], **self.settings)
+                self.restarts += 1
+                results[k] = call(self.servers[k])
+                ray.get(_small(results[k]), timeout=self.timeout_s)
+        return results
+
+    def _alive(self, k: int) -> bool:
+        try:
+            ray.get(self.servers[k].get_version.remote(), timeout=10)
+            return True
+        except RayActorError:
+            return False
+
+
+def _small(result):
+    """The part of a call's result that is cheap to fetch: step's version, or push's flag."""
+    return result[1] if isinstance(result, (list, tuple)) else result
+
+
+def _is_error(ref) -> bool:
+    try:
+        ray.get(ref, timeout=0)
+        return False
+    except RayError:
+        return True
+
+
+def assemble(shards: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
+    """The K pulled shards as one vector (one copy, into `out` when given)."""
+    return np.concatenate(shards, out=out)

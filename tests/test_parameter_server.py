@@ -1,0 +1,139 @@
+"""distrl.parameter_server: sharding, sync equivalence with SGD and Adam, staleness,
+checkpoints, a server restarted from its checkpoint, a lost worker, two nodes."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import ray
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import run_on_two_nodes
+from distrl.collective import chunk_bounds
+from distrl.parameter_server import Optimizer, ParameterServer, ShardedServer, assemble
+
+ADAM = Optimizer("adam", lr=0.01, eps=1e-5)
+SGD = Optimizer("sgd", lr=0.1)
+
+
+@given(length=st.integers(1, 5000), shards=st.integers(1, 6), seed=st.integers(0, 1000))
+@settings(max_examples=50, deadline=None)
+def test_shards_split_and_reassemble_any_length(length, shards, seed):
+    params = np.random.default_rng(seed).standard_normal(length).astype(np.float32)
+    servers = [ParameterServer(params[lo:hi], SGD, lo=lo) for lo, hi in chunk_bounds(length, shards)]
+    np.testing.assert_array_equal(assemble([s.pull() for s in servers]), params)
+    grad = np.ones(length, np.float32)
+    for s in servers:
+        s.step(grad)  # each shard reads only its own slice of the whole gradient
+    np.testing.assert_allclose(assemble([s.pull() for s in servers]), params - 0.1, rtol=0, atol=1e-6)
+
+
+def torch_reference(params, gradients_per_step, optimizer):
+    theta = torch.nn.Parameter(torch.tensor(params))
+    opt = (torch.optim.Adam([theta], lr=optimizer.lr, betas=optimizer.betas, eps=optimizer.eps)
+           if optimizer.kind == "adam" else torch.optim.SGD([theta], lr=optimizer.lr))
+    for grads in gradients_per_step:
+        theta.grad = torch.tensor(np.mean(grads, axis=0))
+        opt.step()
+    return theta.detach().numpy()
+
+
+@pytest.mark.parametrize("optimizer", [SGD, ADAM], ids=["sgd", "adam"])
+def test_sync_steps_equal_torch_on_the_mean_gradient(ray_session, optimizer):
+    rng = np.random.default_rng(0)
+    params = rng.standard_normal(1001).astype(np.float32)
+    steps = [[rng.standard_normal(1001).astype(np.float32) for _ in range(3)] for _ in range(5)]
+    server = ShardedServer(params, shards=3, optimizer=optimizer)
+    for grads in steps:
+        shards, lost = server.sync_step([ray.put(g) for g in grads])
+        assert lost == []
+    np.testing.assert_allclose(assemble(ray.get(shards)), torch_reference(params, steps, optimizer), rtol=0, atol=1e-6)
+    assert server.versions() == [5, 5, 5]
+    server.stop()
+
+
+def test_async_staleness_is_counted_and_bounded():
+    server = ParameterServer(np.zeros(4, np.float32), SGD, max_staleness=1)
+    g = np.ones(4, np.float32)
+    assert server.push(g, version=0)  # staleness 0
+    assert server.push(g, version=0)  # staleness 1
+    assert not server.push(g, version=0)  # staleness 2 > 1: dropped
+    assert server.push(g, version=2)
+    stats = server.stats()
+    assert stats == {"version": 3, "staleness": [0, 1, 0], "dropped": 1}
+    np.testing.assert_allclose(server.pull(), -0.3, rtol=1e-6)
+
+
+def test_checkpoint_round_trip_continues_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    a = ParameterServer(rng.standard_normal(50).astype(np.float32), ADAM, lo=7)
+    grads = [rng.standard_normal(57).astype(np.float32) for _ in range(4)]
+    for g in grads[:3]:
+        a.step(g)
+    path = str(tmp_path / "ps.npz")
+    a.save(path)
+    b = ParameterServer(None, ADAM, checkpoint=path)
+    assert (b.version, b.lo) == (3, 7)
+    a.step(grads[3])
+    b.step(grads[3])
+    np.testing.assert_array_equal(a.pull(), b.pull())
+    assert not (tmp_path / "ps.npz.tmp").exists()
+
+
+def test_a_dead_server_restarts_from_its_checkpoint_losing_at_most_k_minus_1(ray_session, tmp_path):
+    every = 5
+    server = ShardedServer(np.zeros(100, np.float32), shards=2, optimizer=SGD, checkpoint_dir=tmp_path, checkpoint_every=every)
+    g = ray.put(np.ones(100, np.float32))
+    for _ in range(12):
+        server.sync_step([g])
+    assert server.versions() == [12, 12]
+    ray.kill(server.servers[0])
+    shards, _ = server.sync_step([g])  # retried on a server restarted from version 10
+    assert server.restarts == 1
+    v0, v1 = server.versions()
+    assert v1 == 13 and v0 == 11
+    assert (v1 - v0) <= every - 1  # the updates lost on the dead shard
+    np.testing.assert_allclose(assemble(ray.get(shards)), np.r_[np.full(50, -0.1 * v0), np.full(50, -0.1 * v1)], rtol=1e-5)
+    server.stop()
+
+
+@ray.remote(num_cpus=0.1)
+class GradientWorker:
+    def gradient(self, value: float) -> np.ndarray:
+        return np.full(10, value, np.float32)
+
+
+def test_a_dead_worker_is_left_out_instead_of_hanging(ray_session):
+    server = ShardedServer(np.zeros(10, np.float32), shards=2, optimizer=SGD, timeout_s=10)
+    workers = [GradientWorker.remote() for _ in range(3)]
+    ray.get([w.__ray_ready__.remote() for w in workers])
+    ray.kill(workers[1])
+    with pytest.raises(ray.exceptions.RayActorError):  # the kill has landed
+        ray.get(workers[1].gradient.remote(0.0), timeout=30)
+    start = time.monotonic()
+    shards, lost = server.sync_step([w.gradient.remote(float(i + 1)) for i, w in enumerate(workers)])
+    assert lost == [1] and time.monotonic() - start < 20
+    np.testing.assert_allclose(assemble(ray.get(shards)), -0.1 * 2.0)  # the mean of 1 and 3
+    server.stop()
+
+
+def test_servers_and_workers_on_a_simulated_two_node_cluster():
+    run_on_two_nodes("""
+        import numpy as np
+        from distrl.parameter_server import Optimizer, ShardedServer, assemble
+
+        @ray.remote(resources={"second": 0.1}, num_cpus=0)
+        def gradient():
+            return np.ones(1000, np.float32)
+
+        server = ShardedServer(np.zeros(1000, np.float32), shards=2, optimizer=Optimizer("sgd", lr=0.5),
+                               actor_options={"resources": {"head": 0.1}})
+        for _ in range(3):
+            shards, lost = server.sync_step([gradient.remote(), gradient.remote()])
+        assert lost == []
+        np.testing.assert_allclose(assemble(ray.get(shards)), -1.5)
+    """)
