@@ -13,7 +13,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distrl.collective import CollectiveGroup, ParticipantLost, chunk_bounds
+from distrl.collective import CollectiveGroup, ParticipantLost
+from distrl.partition import chunk_bounds
 
 from conftest import run_on_two_nodes
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import run_on_two_nodes
-from distrl.collective import chunk_bounds
+from distrl.partition import chunk_bounds
 from distrl.parameter_server import Optimizer, ParameterServer, ShardedServer, assemble
 
 ADAM = Optimizer("adam", lr=0.01, eps=1e-5)

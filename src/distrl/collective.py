@@ -52,18 +52,11 @@ import torch.distributed as dist
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from .cluster import ACTOR_CPUS
+from .partition import chunk_bounds
 
 OPS = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
 ALGORITHMS = ("naive", "tree", "ring", "gloo")
 DTYPES = (np.float32, np.float64, np.int32, np.int64)
-
-
-def chunk_bounds(length: int, parts: int) -> list[tuple[int, int]]:
-    """Contiguous [lo, hi) ranges covering 0..length in `parts` pieces, the first
-    length mod parts one element longer; pieces are empty when length < parts."""
-    base, extra = divmod(length, parts)
-    edges = np.cumsum([0] + [base + (i < extra) for i in range(parts)])
-    return [(int(edges[i]), int(edges[i + 1])) for i in range(parts)]
 
 
 class ParticipantLost(RuntimeError):

@@ -43,7 +43,7 @@ import ray
 from ray.exceptions import RayActorError, RayError
 
 from .cluster import ACTOR_CPUS
-from .collective import chunk_bounds
+from .partition import chunk_bounds
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,14 @@ class ParameterServer:
     def step(self, *gradients: np.ndarray) -> tuple[np.ndarray, int]:
         """Synchronous: apply the mean of one gradient per worker; return the new parameters
         and their version (a second, small object, so a caller can wait on it cheaply)."""
-        np.copyto(self.acc, gradients[0][self.lo:self.hi])
-        for g in gradients[1:]:
-            self.acc += g[self.lo:self.hi]
-        self.acc *= 1.0 / len(gradients)
-        self._apply(self.acc)
+        lo, hi = self.lo, self.hi
+        if len(gradients) == 1:
+            np.copyto(self.acc, gradients[0][lo:hi])
+        else:  # the first two summed in one pass, straight from the store into the buffer
+            np.add(gradients[0][lo:hi], gradients[1][lo:hi], out=self.acc)
+        for g in gradients[2:]:
+            self.acc += g[lo:hi]
+        self._apply(self.acc, scale=1.0 / len(gradients))
         return self.params, self.version
 
     def push(self, gradient: np.ndarray, version: int) -> bool:
@@ -106,13 +109,16 @@ class ParameterServer:
     def stats(self) -> dict:
         return {"version": self.version, "staleness": list(self.staleness), "dropped": self.dropped}
 
-    def _apply(self, g: np.ndarray) -> None:
-        """θ ← update(θ, g), in place; g is overwritten."""
+    def _apply(self, g: np.ndarray, scale: float = 1.0) -> None:
+        """θ ← update(θ, scale · g), in place; g is overwritten. Each line is one pass over
+        the shard, and at 10^7 parameters passes are what an update costs."""
         opt = self.optimizer
         if opt.kind == "sgd":
-            g *= opt.lr
+            g *= opt.lr * scale
             self.params -= g
         else:
+            if scale != 1.0:
+                g *= scale
             b1, b2 = opt.betas
             t = self.version + 1
             self.m *= b1
@@ -200,8 +206,12 @@ class ShardedServer:
                     raise
                 lost = sorted(lost + failed)
 
-    def push(self, gradient, version: int) -> list:
-        """Asynchronous push of one gradient (a reference) computed on `version`."""
+    def push(self, gradient, version: int, wait: bool = True) -> list:
+        """Asynchronous push of one gradient (a reference) computed on `version`. With
+        wait=False the call returns at once (a pull sent after it still sees it: each
+        server runs its calls in order); a server's death then surfaces at a later call."""
+        if not wait:
+            return [s.push.remote(gradient, version) for s in self.servers]
         return self._call_all(lambda s: s.push.remote(gradient, version))
 
     def versions(self) -> list[int]:
