@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
 	touch $@
 
+# The browser tests drive Debian's chromium; Playwright never downloads a browser.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium'
+
 site: $(STAMP)
 	$(VENV)/bin/studylog build
 
@@ -23,7 +28,7 @@ serve: $(STAMP)
 check: $(STAMP)
 	$(VENV)/bin/studylog check
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)

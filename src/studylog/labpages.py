@@ -119,6 +119,9 @@ def _metrics_table(record: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
+PLOT_STYLE = 2  # part of each cached plot's key: bump it when _plot draws differently
+
+
 def _history_plots(state: LabState, cache: Path) -> dict[str, bytes]:
     """One PNG per metric with more than one recorded value; cached by content."""
     series: dict[str, list[tuple[str, float]]] = {}
@@ -130,7 +133,7 @@ def _history_plots(state: LabState, cache: Path) -> dict[str, bytes]:
         if len(points) < 2:
             continue
         unit = state.good["metrics"].get(metric, {}).get("unit", "") if state.good else ""
-        key = hashlib.sha256(json.dumps([metric, unit, points]).encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps([PLOT_STYLE, metric, unit, points]).encode()).hexdigest()[:16]
         cached = cache / f"{key}.png"
         if not cached.exists():
             cache.mkdir(parents=True, exist_ok=True)
@@ -144,10 +147,12 @@ def _plot(metric: str, unit: str, points: list[tuple[str, float]]) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6, 2.4), dpi=100)
     ax.plot(range(1, len(points) + 1), [v for _, v in points], marker="o")
     ax.set_xlabel("run")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # runs are counted, not measured
     ax.set_ylabel(unit)
     ax.set_title(f"{metric} over runs")
     fig.tight_layout()
