@@ -73,3 +73,14 @@ def test_hook_changes_no_built_page(maker, tmp_path):
         return found + [d for sub in cmp.subdirs.values() for d in differences(sub)]
 
     assert differences(compare) == []
+
+
+def test_the_metadata_hook_gives_the_blog_plugin_libyaml():
+    import yaml
+    from material.plugins.blog import structure
+
+    assert structure.SafeLoader in (yaml.SafeLoader, yaml.CSafeLoader)  # the name the hook replaces
+    path = files("studylog") / "engine_hooks" / "mkdocs_blog_metadata.py"
+    spec = importlib.util.spec_from_file_location("studylog_metadata_hook_under_test", str(path))
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert structure.SafeLoader is yaml.CSafeLoader
