@@ -34,6 +34,7 @@ test: $(STAMP) $(CHROMIUM)
 bench: $(STAMP)
 	$(PY) bench/site_scale.py
 	$(PY) bench/run_overhead.py
+	$(PY) bench/serve_latency.py
 
 jupyter: $(STAMP)
 	$(PIP) install --quiet -e '.[jupyter]'

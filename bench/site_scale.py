@@ -8,7 +8,10 @@ third), then, in one run and on the same posts, times:
 - a plain mkdocs-material blog: blog, tags and search plugins with default settings;
 
 with the peak memory of each build, and studylog's own share (parsing, validation, page
-generation) of its build. Usage: python bench/site_scale.py [N ...] [--markdown FILE]
+generation) of its build. The studylog project also holds `--labs` labs (default 20), each
+with a plot and a metric, run once (full profile) before the timed builds, so the builds
+publish lab pages from stored results, as a fresh clone does.
+Usage: python bench/site_scale.py [N ...] [--labs K] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -78,6 +81,52 @@ def write_studylog_project(root: Path, posts: list[Post]) -> None:
         (root / "logs" / f"{post.date}-{post.slug}.md").write_text(f"---\n{front}---\n\n{post.body}", encoding="utf-8")
 
 
+LAB = """# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+#   studylog:
+#     title: Bench lab {i}
+#     summary: A curve and a number, so that the page has a plot and a metric.
+#     profiles:
+#       quick:
+#         n: 10
+#       full:
+#         n: 100
+# ---
+
+# %% [markdown]
+# # Bench lab {i}
+
+# %% tags=["parameters"]
+n = 10  # points
+
+# %%
+import matplotlib.pyplot as plt
+from studylog import record
+
+xs = list(range(n))
+plt.plot(xs, [x * x % 17 for x in xs])
+plt.show()
+record("total", sum(xs) + {i}, "units")
+"""
+
+
+def write_labs(root: Path, count: int) -> None:
+    """`count` labs, run once in their full profile (results stored, as committed ones are)."""
+    if not count:
+        return
+    (root / "labs").mkdir()
+    for i in range(count):
+        (root / "labs" / f"bench_lab_{i:02d}.py").write_text(LAB.replace("{i}", str(i)), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "studylog", "run", "--profile", "full", "-j", "2"], cwd=root,
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"lab runs failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+
+
 def write_plain_blog(root: Path, posts: list[Post]) -> None:
     """mkdocs-material's blog as its documentation sets it up, default settings."""
     posts_dir = root / "docs" / "blog" / "posts"
@@ -117,7 +166,7 @@ def own_work_seconds(posts: list[Post], work: Path, repeats: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def run(sizes: list[int]) -> list[dict[str, float]]:
+def run(sizes: list[int], labs: int) -> list[dict[str, float]]:
     rows = []
     studylog = [sys.executable, "-m", "studylog", "build"]
     for n in sizes:
@@ -125,8 +174,9 @@ def run(sizes: list[int]) -> list[dict[str, float]]:
         with tempfile.TemporaryDirectory(prefix=f"site-scale-{n}-") as tmp:
             ours, plain = Path(tmp) / "studylog", Path(tmp) / "plain"
             write_studylog_project(ours, posts)
+            write_labs(ours, labs)
             write_plain_blog(plain, posts)
-            row: dict[str, float] = {"n": n}
+            row: dict[str, float] = {"n": n, "labs": labs}
             row["plain_s"], row["plain_mib"] = timed([sys.executable, "-m", "mkdocs", "build", "-q"], plain)
             row["mkdocs_s"], row["mkdocs_mib"] = timed(studylog, ours)
             row["zensical_s"], row["zensical_mib"] = timed(studylog + ["--engine", "zensical"], ours)
@@ -138,12 +188,13 @@ def run(sizes: list[int]) -> list[dict[str, float]]:
 
 def table(rows: list[dict[str, float]]) -> Table:
     out = Table(title="Site build: studylog vs a plain mkdocs-material blog (same posts, same run)")
-    for column in ("logs", "plain mkdocs-material", "studylog (mkdocs)", "ratio", "studylog own work",
+    for column in ("logs", "labs", "plain mkdocs-material", "studylog (mkdocs)", "ratio", "studylog own work",
                    "studylog (zensical)", "peak MiB plain / studylog / zensical"):
         out.add_column(column, justify="right")
     for r in rows:
         out.add_row(
             f"{r['n']:.0f}",
+            f"{r['labs']:.0f}",
             f"{r['plain_s']:.1f} s",
             f"{r['mkdocs_s']:.1f} s",
             f"{r['mkdocs_s'] / r['plain_s']:.2f}x",
@@ -157,9 +208,10 @@ def table(rows: list[dict[str, float]]) -> Table:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000, 3650])
+    parser.add_argument("--labs", type=int, default=20, help="labs with stored results in the studylog project")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     args = parser.parse_args()
-    rows = run(args.sizes)
+    rows = run(args.sizes, args.labs)
     console = Console(record=True, width=140)
     console.print(table(rows))
     if args.markdown:
