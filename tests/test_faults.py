@@ -100,3 +100,16 @@ def test_build_killed_at_random_moments_leaves_the_previous_site_whole(maker):
         assert {k: v for k, v in now.items() if k not in volatile} == {k: v for k, v in good.items() if k not in volatile}
     subprocess.run(command, check=True, capture_output=True)
     assert snapshot(site).keys() == good.keys()
+
+
+def test_a_lab_symlinked_from_outside_the_repository_is_refused(maker, tmp_path):
+    from conftest import lab_source
+
+    outside = tmp_path / "outside.py"
+    outside.write_text(lab_source(), encoding="utf-8")
+    (maker.root / "labs" / "borrowed.py").symlink_to(outside)
+    result = CliRunner().invoke(main, ["--root", str(maker.root), "check"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "labs/borrowed.py:1: symlink points outside the project" in result.output
+    result = CliRunner().invoke(main, ["--root", str(maker.root), "run", "borrowed"])
+    assert result.exit_code != 0 and not (maker.root / ".studylog" / "cache" / "borrowed").exists()
