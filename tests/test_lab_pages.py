@@ -98,3 +98,11 @@ def test_bad_lab_metadata_is_reported(maker):
     assert "profile 'quick' sets 'm', which is not a parameter" in result.output
     with pytest.raises(StudylogError):
         build(maker.project)
+
+
+def test_labs_index_headline_is_the_first_two_metrics_the_lab_recorded(maker):
+    body = 'from studylog import record\nrecord("zeta", 1.0, "x")\nrecord("alpha", 2.0, "x")\nrecord("beta", 3.0, "x")'
+    maker.lab("order", body=body)
+    assert cli(maker, "build").exit_code == 0
+    html = page(maker, "labs/index.html")
+    assert "zeta = 1 x; alpha = 2 x" in html and "beta" not in html

@@ -167,7 +167,7 @@ def labs_index(states: list[LabState]) -> str:
     for s in states:
         status = "failed" if s.failure else ("not run" if not s.good else ("stale" if s.stale else "ok"))
         when = _when(s.good["started"]) if s.good else ""
-        metrics = list((s.good or {}).get("metrics", {}).items())[:2]
+        metrics = list((s.good or {}).get("metrics", {}).items())[:2]  # the first two the lab recorded
         headline = "; ".join(f"{name} = {m['value']:.4g} {escape(m['unit'])}" for name, m in metrics)
         rows.append(f"| [{escape(s.lab.title)}]({s.lab.name}.md) | {escape(s.lab.summary)} | {status} | {when} | {headline} |")
     return "---\ntitle: Labs\n---\n\n# Labs\n\n" + "\n".join(rows) + "\n"

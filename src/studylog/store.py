@@ -78,12 +78,18 @@ def save(project: Project, record: dict[str, Any], notebook_json: str) -> Path:
     data = notebook_json.encode("utf-8")
     record = {**record, "notebook": name, "notebook_sha256": hashlib.sha256(data).hexdigest()}
     write_atomic(folder / name, data)
-    write_atomic(folder / (RECORD if ok else FAILURE), json.dumps(record, indent=1, sort_keys=True) + "\n")
+    write_atomic(folder / (RECORD if ok else FAILURE), json.dumps(_ordered(record), indent=1) + "\n")
     if ok:
         for stale in (folder / FAILURE, folder / f"{record['lab']}.failure.ipynb"):
             stale.unlink(missing_ok=True)
     append_history(folder, record)
     return folder
+
+
+def _ordered(record: dict[str, Any]) -> dict[str, Any]:
+    """Top-level keys sorted, for stable files; metrics keep the order the lab recorded them
+    in, which is the lab's own order of importance (the labs index shows the first two)."""
+    return dict(sorted(record.items()))
 
 
 def append_history(folder: Path, record: dict[str, Any]) -> None:
@@ -93,7 +99,7 @@ def append_history(folder: Path, record: dict[str, Any]) -> None:
     line["machine"] = record.get("environment", {}).get("machine")
     path = folder / HISTORY
     previous = path.read_text(encoding="utf-8") if path.exists() else ""
-    write_atomic(path, previous + json.dumps(line, sort_keys=True) + "\n")
+    write_atomic(path, previous + json.dumps(_ordered(line)) + "\n")
 
 
 def history(project: Project, lab: str, profile: str = PUBLISHED_PROFILE) -> list[dict[str, Any]]:
