@@ -119,7 +119,7 @@ def _metrics_table(record: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
-PLOT_STYLE = 2  # part of each cached plot's key: bump it when _plot draws differently
+PLOT_STYLE = 3  # part of each cached plot's key: bump it when _plot draws differently
 
 
 def _history_plots(state: LabState, cache: Path) -> dict[str, bytes]:
@@ -153,6 +153,7 @@ def _plot(metric: str, unit: str, points: list[tuple[str, float]]) -> bytes:
     ax.plot(range(1, len(points) + 1), [v for _, v in points], marker="o")
     ax.set_xlabel("run")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # runs are counted, not measured
+    ax.yaxis.get_major_formatter().set_useOffset(False)  # values as recorded, not as offsets from one
     ax.set_ylabel(unit)
     ax.set_title(f"{metric} over runs")
     fig.tight_layout()
