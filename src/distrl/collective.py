@@ -28,9 +28,10 @@ even small chunks into the store from the participant (and passing nested refere
 would keep them off the driver too, but measured here it makes a 4 KiB ring at n=4 about
 three times slower (40 ms against 14), so small messages take Ray's inline path. On one
 node the receiver reads a chunk in place from shared memory (numpy arrays come out of the
-store zero-copy) and reduces it straight into its own buffer. A chunk that is passed on unchanged (the broadcast after naive and tree, the ring's
-all-gather) is passed on by reference: it is put once and every rank that needs it reads
-that one object, where a network implementation would send it again at every hop.
+store zero-copy) and reduces it straight into its own buffer. A chunk that is passed on
+unchanged (the broadcast after naive and tree, the ring's all-gather) is passed on by
+reference: it is put once and every rank that needs it reads that one object, where a
+network implementation would send it again at every hop.
 Copies that remain, because the store owns its memory: one into the store per message
 sent, and one out of it for each chunk that is copied (not reduced) into a buffer.
 
@@ -59,6 +60,7 @@ from .cluster import ACTOR_CPUS
 from .partition import chunk_bounds
 
 OPS = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
+GLOO_OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 ALGORITHMS = ("naive", "tree", "ring", "gloo")
 DTYPES = (np.float32, np.float64, np.int32, np.int64)
 
@@ -126,8 +128,7 @@ class Participant:
 
     def gloo_allreduce(self, op: str) -> None:
         tensor = torch.from_numpy(self.flat)  # the same memory: gloo reduces the buffer in place
-        reduce_op = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}[op]
-        dist.all_reduce(tensor, op=reduce_op)
+        dist.all_reduce(tensor, op=GLOO_OPS[op])
         if op == "mean":
             tensor /= self.size
 

@@ -19,8 +19,8 @@ Data path: a worker's gradient is one object in Ray's store (one put, when its t
 returns). Each shard reads only its slice of it, in place: on one node a zero-copy view.
 (On a cluster Ray would copy the whole gradient to each shard's node; splitting it at the
 worker would avoid that at the price of K puts per message.) The server accumulates into a
-preallocated buffer and updates its parameters in place, with no temporaries of the
-vector's size; the copies that remain are the put of each message (gradient, new shard)
+preallocated buffer and updates its parameters in place (SGD and Adam alike), with no
+temporaries of the vector's size; the copies that remain are the put of each message (gradient, new shard)
 and the worker's copy of the pulled shards into its own parameters.
 
 Checkpoints and failures: every `checkpoint_every` updates a server writes its parameters,
@@ -121,12 +121,13 @@ class ParameterServer:
                 g *= scale
             b1, b2 = opt.betas
             t = self.version + 1
-            self.m *= b1
-            self.m += (1 - b1) * g  # the one temporary: numpy has no fused multiply-add
-            np.multiply(g, g, out=self.tmp)
-            self.v *= b2
+            np.multiply(g, g, out=self.tmp)  # g² first: g itself is scaled in place below
             self.tmp *= 1 - b2
+            self.v *= b2
             self.v += self.tmp
+            g *= 1 - b1
+            self.m *= b1
+            self.m += g
             # torch.optim.Adam: θ ← θ − α/(1−β1^t) · m / (√v / √(1−β2^t) + ε)
             np.sqrt(self.v, out=self.tmp)
             self.tmp *= 1 / np.sqrt(1 - b2**t)
