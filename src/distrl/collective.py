@@ -145,6 +145,16 @@ class CollectiveGroup:
         self.ranks = [cls.options(**per_rank[r]).remote(r, size) for r in range(size)]
         self.length, self.dtype, self.gloo_ready = 0, np.dtype(np.float32), False
 
+    @classmethod
+    def of(cls, participants: Sequence, length: int, dtype=np.float32, timeout_s: float = 60.0) -> "CollectiveGroup":
+        """A group over actors that already exist and have Participant's methods (rollout
+        workers that are also participants, say), rank r being participants[r], each with a
+        buffer of `length` entries that the actor fills itself."""
+        group = cls.__new__(cls)
+        group.size, group.timeout_s, group.ranks = len(participants), timeout_s, list(participants)
+        group.length, group.dtype, group.gloo_ready = length, np.dtype(dtype), False
+        return group
+
     def set_buffers(self, buffers: Sequence) -> None:
         """Give rank r buffers[r] (a copy: the caller's arrays are never modified)."""
         assert len(buffers) == self.size, f"{self.size} participants, {len(buffers)} buffers"
@@ -165,17 +175,22 @@ class CollectiveGroup:
         """Each rank's own chunk of its buffer (after reduce_scatter: the reduced chunk)."""
         return self._wait([p.get_chunk.remote() for p in self.ranks], "chunks")
 
-    def allreduce(self, op: str = "sum", algorithm: str = "ring", segments: int = 1) -> None:
-        """Every rank's buffer becomes op over all ranks' buffers."""
+    def allreduce(self, op: str = "sum", algorithm: str = "ring", segments: int = 1, wait: bool = True) -> list | None:
+        """Every rank's buffer becomes op over all ranks' buffers. With wait=False the plan
+        is only submitted and its last tasks' references returned: a caller can queue more
+        work on the ranks behind it (each actor runs its tasks in the order submitted)."""
         self._check(op, algorithm)
         if algorithm == "gloo":
             self._start_gloo()
-            return self._wait([p.gloo_allreduce.remote(op) for p in self.ranks], "allreduce (gloo)")
-        if algorithm == "ring":
-            return self._wait(self._allgather(self._reduce_scatter(op, segments)), "allreduce (ring)")
-        result = self._naive_reduce(op) if algorithm == "naive" else self._tree_reduce(op)
-        everyone = (0, self.length)
-        done = [result] + [self.ranks[r].receive.remote([everyone], result) for r in range(1, self.size)]
+            done = [p.gloo_allreduce.remote(op) for p in self.ranks]
+        elif algorithm == "ring":
+            done = self._allgather(self._reduce_scatter(op, segments))
+        else:
+            result = self._naive_reduce(op) if algorithm == "naive" else self._tree_reduce(op)
+            everyone = (0, self.length)
+            done = [result] + [self.ranks[r].receive.remote([everyone], result) for r in range(1, self.size)]
+        if not wait:
+            return done
         self._wait(done, f"allreduce ({algorithm})")
 
     def reduce_scatter(self, op: str = "sum", segments: int = 1) -> None:

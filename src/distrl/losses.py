@@ -24,8 +24,13 @@ def _outputs(policy, batch: SampleBatch):
     return logp, entropy, values, advantages, targets
 
 
-def ppo_loss(clip: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01, normalize: bool = True) -> Callable:
-    """L = −E[min(ρ Â, clip(ρ, 1−ε, 1+ε) Â)] + c_v E[(V − V^targ)²]/2 − c_e E[H(π)],  ρ = π/π_old."""
+def ppo_loss(clip: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01, normalize: bool = True,
+             clip_value: float | None = None) -> Callable:
+    """L = −E[min(ρ Â, clip(ρ, 1−ε, 1+ε) Â)] + c_v E[(V − V^targ)²]/2 − c_e E[H(π)],  ρ = π/π_old.
+
+    With `clip_value` = ε_v the value term is PPO2's pessimistic one (CleanRL's default):
+    E[max((V − V^targ)², (V_old + clip(V − V_old, −ε_v, ε_v) − V^targ)²)]/2.
+    """
 
     def loss(policy, batch: SampleBatch) -> tuple[torch.Tensor, dict[str, float]]:
         logp, entropy, values, adv, targets = _outputs(policy, batch)
@@ -34,7 +39,12 @@ def ppo_loss(clip: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01, no
         log_ratio = logp - torch.as_tensor(batch["logp"], dtype=torch.float32)
         ratio = log_ratio.exp()
         surrogate = torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
-        value_loss = 0.5 * ((values - targets) ** 2).mean()
+        value_error = (values - targets) ** 2
+        if clip_value is not None:
+            old = torch.as_tensor(batch["values"], dtype=torch.float32)
+            clipped = old + (values - old).clamp(-clip_value, clip_value)
+            value_error = torch.max(value_error, (clipped - targets) ** 2)
+        value_loss = 0.5 * value_error.mean()
         total = -surrogate + vf_coef * value_loss - ent_coef * entropy.mean()
         with torch.no_grad():
             stats = {

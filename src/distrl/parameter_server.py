@@ -139,20 +139,26 @@ class ParameterServer:
         if self.checkpoint_every and self.version % self.checkpoint_every == 0:
             self.save(self.checkpoint_path)
 
+    def get_state(self) -> dict:
+        return {"params": self.params, "m": self.m, "v": self.v, "version": self.version, "lo": self.lo}
+
+    def set_state(self, state: dict) -> None:
+        self.params, self.m, self.v = (np.array(state[k], np.float32, copy=True) for k in ("params", "m", "v"))
+        self.version, self.lo = int(state["version"]), int(state["lo"])
+
     def save(self, path: str) -> None:
         """Parameters, optimizer state and version, atomically: a reader sees the old file or the new."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, params=self.params, m=self.m, v=self.v, version=self.version, lo=self.lo)
+            np.savez(f, **self.get_state())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
 
     def restore(self, path: str) -> None:
         with np.load(path) as saved:
-            self.params, self.m, self.v = saved["params"].copy(), saved["m"].copy(), saved["v"].copy()
-            self.version, self.lo = int(saved["version"]), int(saved["lo"])
+            self.set_state(dict(saved))
 
 
 class ShardedServer:
@@ -214,6 +220,13 @@ class ShardedServer:
         if not wait:
             return [s.push.remote(gradient, version) for s in self.servers]
         return self._call_all(lambda s: s.push.remote(gradient, version))
+
+    def get_state(self) -> list[dict]:
+        """Each shard's parameters, optimizer moments and version."""
+        return ray.get([s.get_state.remote() for s in self.servers])
+
+    def set_state(self, states: list[dict]) -> None:
+        ray.get([s.set_state.remote(state) for s, state in zip(self.servers, states)])
 
     def versions(self) -> list[int]:
         return ray.get([s.get_version.remote() for s in self.servers])

@@ -13,11 +13,13 @@ Episode bookkeeping: each sub-environment's running return and length are kept a
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import ray
 
 from .losses import ppo_loss
 from .policy import Policy, PolicyConfig
@@ -91,17 +93,19 @@ class RolloutWorker:
                 for env in np.flatnonzero(done):
                     final_at.append((t, env))
                     final_obs.append(infos["final_obs"][env])
-        next_values = np.empty_like(values)
+        next_obs, next_values = np.empty_like(obs), np.empty_like(values)
+        next_obs[:-1], next_obs[-1] = obs[1:], self.obs
         next_values[:-1] = values[1:]
         next_values[-1] = self.policy.compute_values(self.obs)
         if final_at:
             rows, envs = zip(*final_at)
+            next_obs[rows, envs] = final_obs
             next_values[rows, envs] = self.policy.compute_values(np.stack(final_obs))
         advantages = gae(rewards, values, next_values, terminateds.astype(np.float32), truncateds.astype(np.float32),
                          self.config.gamma, self.config.lam)
         self.last_episodes = self._count_episodes(rewards, terminateds | truncateds)
         columns = {
-            "obs": obs, "actions": actions, "rewards": rewards, "terminateds": terminateds, "truncateds": truncateds,
+            "obs": obs, "next_obs": next_obs, "actions": actions, "rewards": rewards, "terminateds": terminateds, "truncateds": truncateds,
             "logp": logp, "values": values, "next_values": next_values, "advantages": advantages,
             "value_targets": advantages + values,
         }
@@ -133,6 +137,14 @@ class RolloutWorker:
     def compute_gradients(self, batch: SampleBatch) -> tuple[np.ndarray, dict[str, float]]:
         return self.policy.compute_gradients(batch)
 
+    @ray.method(num_returns=2)
+    def sample_and_compute_gradients(self) -> tuple[np.ndarray, dict]:
+        """g on a fresh sample, and a small report (rows, episodes, loss statistics): two
+        objects, so a driver can pass g on to a server by reference without fetching it."""
+        batch = self.sample()
+        grads, stats = self.policy.compute_gradients(batch)
+        return grads, {"steps": len(batch), "episodes": self.last_episodes, "stats": stats}
+
     def apply_gradients(self, grads: np.ndarray) -> None:
         self.policy.apply_gradients(grads)
 
@@ -141,3 +153,16 @@ class RolloutWorker:
 
     def set_weights(self, weights: np.ndarray) -> None:
         self.policy.set_weights(weights)
+
+    def get_state(self) -> dict:
+        """The worker as a checkpoint holds it: its policy's state, its environments (pickled:
+        physics state and random generators), and the episodes in progress. A worker given
+        this state samples exactly what this one would sample next."""
+        return {"policy": self.policy.get_state(), "envs": pickle.dumps(self.env.envs), "obs": self.obs.copy(),
+                "episode_return": self.episode_return.copy(), "episode_length": self.episode_length.copy()}
+
+    def set_state(self, state: dict) -> None:
+        self.policy.set_state(state["policy"])
+        self.env.envs = pickle.loads(state["envs"])  # SyncVectorEnv steps this list; it keeps no other state
+        self.obs = state["obs"].copy()
+        self.episode_return, self.episode_length = state["episode_return"].copy(), state["episode_length"].copy()

@@ -4,6 +4,8 @@ A policy evaluator returns its experience as a SampleBatch: one row per environm
 one column per quantity (RLlib's representation). Columns used across distrl:
 
     obs            (T, *obs_shape)  observation the action was taken in, s_t
+    next_obs       (T, *obs_shape)  s_{t+1}, the true next observation (the final one where an
+                                    episode ended), so a learner can re-evaluate V(s_{t+1})
     actions        (T, *act_shape)  a_t
     rewards        (T,)             r_t
     terminateds    (T,)             the episode ended at t (no bootstrap: V(s_{t+1}) = 0)

@@ -52,10 +52,12 @@ class WorkerSet:
         num_cpus_per_worker: float = ACTOR_CPUS,
         on_replace: Callable[[int], None] | None = None,
         actor_options: dict | None = None,
+        worker_class: type = RolloutWorker,
     ):
         self.config, self.loss = config, loss
         self.local = RolloutWorker(config, 0, loss)
-        self.remote_class = ray.remote(num_cpus=num_cpus_per_worker, **(actor_options or {}))(RolloutWorker)
+        # worker_class: RolloutWorker or a subclass that adds what an optimizer needs of it.
+        self.remote_class = ray.remote(num_cpus=num_cpus_per_worker, **(actor_options or {}))(worker_class)
         self.remotes = [self._start(i) for i in range(1, num_workers + 1)]
         self.on_replace = on_replace
         self.replaced: list[int] = []  # indexes of workers that died and were replaced
@@ -63,17 +65,30 @@ class WorkerSet:
     def _start(self, index: int):
         return self.remote_class.remote(self.config, index, self.loss)
 
-    def broadcast_weights(self) -> None:
-        """Send the local weights to every remote worker through one object-store entry."""
+    def broadcast_weights(self, wait: bool = True) -> None:
+        """Send the local weights to every remote worker through one object-store entry.
+        With wait=False it returns at once: each worker applies them after the calls it
+        already has queued (a sample in flight) and before any sent later."""
         weights = ray.put(self.local.get_weights())
-        ray.get([worker.set_weights.remote(weights) for worker in self.remotes])
+        done = [worker.set_weights.remote(weights) for worker in self.remotes]
+        if wait:
+            ray.get(done)
 
     def sync_sample(self) -> list[Sampled]:
         """One batch from every remote worker (the local one when there are none)."""
         if not self.remotes:
             batch, episodes = self.local.sample_with_episodes()
             return [Sampled(0, batch, episodes)]
-        pending = {worker.sample_with_episodes.remote(): i for i, worker in enumerate(self.remotes)}
+        return self.collect(self.request_samples())
+
+    def request_samples(self) -> list:
+        """One sample request per remote worker, sent now; `collect` gathers the batches."""
+        return [worker.sample_with_episodes.remote() for worker in self.remotes]
+
+    def collect(self, requests: list) -> list[Sampled]:
+        """The batches of `request_samples()`, in worker order; a lost worker is replaced
+        and asked again."""
+        pending = {ref: i for i, ref in enumerate(requests)}
         results: dict[int, Sampled] = {}
         while pending:
             ref, i = pending.popitem()

@@ -1,0 +1,94 @@
+"""AsyncSamples: actors sample without pause, one learner consumes batches as they land (IMPALA).
+
+Espeholt et al. (2018), in the RLlib paper's terms an asynchronous sampling optimizer. Each
+remote evaluator always has a sample request in flight. When a batch arrives, its worker is
+at once sent the learner's latest weights (one shared object) and its next request, and only
+then does the learner learn on the batch, so sampling and learning overlap. The price is
+staleness: a batch was sampled by weights a few updates old. V-trace (`distrl.vtrace`)
+corrects for it: the learner re-evaluates the batch under its current policy π, weighs
+each step by the truncated ratio π/μ to the behaviour policy μ that sampled it, and learns
+with the A2C loss on the corrected targets and advantages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import ray
+import torch
+
+from ..sample_batch import SampleBatch
+from ..vtrace import vtrace
+from ..worker_set import WorkerSet
+from .base import PolicyOptimizer
+
+
+class AsyncSamples(PolicyOptimizer):
+    def __init__(self, workers: WorkerSet, batches_per_step: int = 16, lam: float = 1.0,
+                 rho_bar: float = 1.0, c_bar: float = 1.0):
+        super().__init__()
+        assert workers.remotes, "AsyncSamples needs remote workers"
+        self.workers, self.batches_per_step = workers, batches_per_step
+        self.policy = workers.local.policy  # the learner's; its loss should be a2c_loss
+        self.vtrace_options = dict(gamma=workers.config.gamma, lam=lam, rho_bar=rho_bar, c_bar=c_bar)
+        self.weights_ref = ray.put(self.policy.get_weights())
+
+    def step(self) -> dict[str, float]:
+        """`batches_per_step` batches learned on; the last requests are consumed before it
+        returns, so nothing is in flight between steps."""
+        pending = {self._request(i): i for i in range(len(self.workers.remotes))}
+        consumed, stats = 0, {}
+        while pending:
+            with self.timed("sample_s"):
+                [ready], _ = ray.wait(list(pending), num_returns=1)
+                i = pending.pop(ready)
+                batch, episodes = ray.get(ready)
+            consumed += 1
+            if consumed + len(pending) < self.batches_per_step:
+                pending[self._request(i)] = i  # before learning: the worker samples meanwhile
+            self.stats.add_experience(len(batch), episodes)
+            with self.timed("learn_s"):
+                stats = self.policy.learn_on_batch(self.corrected(batch))
+                self.stats.updates += 1
+            with self.timed("sync_s"):
+                self.weights_ref = ray.put(self.policy.get_weights())
+        return stats
+
+    def _request(self, i: int):
+        worker = self.workers.remotes[i]
+        worker.set_weights.remote(self.weights_ref)  # runs before the sample: calls run in order
+        return worker.sample_with_episodes.remote()
+
+    def corrected(self, batch: SampleBatch) -> SampleBatch:
+        """The batch with V-trace advantages and value targets under the current policy."""
+        envs, steps = self.workers.config.num_envs, self.workers.config.fragment_length
+        # The store hands out read-only arrays; torch wants writable ones.
+        batch = SampleBatch({name: np.array(column) for name, column in batch.columns.items()})
+        with torch.no_grad():
+            dist, values = self.policy.distribution(torch.as_tensor(batch["obs"]))
+            actions = torch.as_tensor(batch["actions"])
+            logp = dist.log_prob(actions) if self.policy.discrete else dist.log_prob(actions).sum(-1)
+        next_values = self.policy.compute_values(batch["next_obs"])
+
+        def time_major(column: np.ndarray) -> np.ndarray:  # rows are env-major: (envs · steps) → (steps, envs)
+            return column.reshape(envs, steps).T
+
+        vs, advantages = vtrace(
+            time_major(logp.numpy() - batch["logp"]), time_major(batch["rewards"]), time_major(values.numpy()),
+            time_major(next_values), time_major(batch["terminateds"]), time_major(batch["truncateds"]),
+            **self.vtrace_options)
+        return batch.with_columns(advantages=advantages.T.reshape(-1), value_targets=vs.T.reshape(-1))
+
+    def weights(self) -> np.ndarray:
+        return self.policy.get_weights()
+
+    def get_state(self) -> dict:
+        return {"local": self.workers.local.get_state(),
+                "workers": ray.get([w.get_state.remote() for w in self.workers.remotes])}
+
+    def set_state(self, state: dict) -> None:
+        self.workers.local.set_state(state["local"])
+        self.weights_ref = ray.put(self.policy.get_weights())
+        ray.get([w.set_state.remote(s) for w, s in zip(self.workers.remotes, state["workers"])])
+
+    def stop(self) -> None:
+        self.workers.stop()
