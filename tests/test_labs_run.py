@@ -122,6 +122,13 @@ def test_failing_hanging_and_dying_labs_are_reported_and_others_run(maker):
     assert load(maker.project, "raises", "quick") is None
 
 
+def test_a_cell_may_ask_for_a_longer_timeout(maker):
+    maker.lab("long", body="import time\ntime.sleep(4)")
+    maker.lab("long_allowed", source=lab_source(body="import time\ntime.sleep(4)").replace("# %%\nimport time", "# %% timeout_s=30\nimport time"))
+    outcomes = {o.lab: o.status for o in run_labs(maker.project, labs_of(maker, "long", "long_allowed"), cell_timeout_s=2)}
+    assert outcomes == {"long": "timeout", "long_allowed": "ok"}
+
+
 def test_cli_run_exit_code_and_results_json(maker):
     maker.lab("plots", body=PLOTS)
     maker.lab("raises", body="raise RuntimeError('no')")

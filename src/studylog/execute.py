@@ -73,6 +73,8 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
         client = NotebookClient(
             notebook,
             timeout=cell_timeout_s,
+            # A cell that is meant to run long says so in its metadata (`# %% timeout_s=1800`).
+            timeout_func=lambda cell: max(cell_timeout_s, int(cell.metadata.get("timeout_s", 0))),
             kernel_name="python3",
             record_timing=False,  # stored notebooks change only when results do
             resources={"metadata": {"path": str(project.root)}},

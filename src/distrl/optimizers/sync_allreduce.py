@@ -66,6 +66,7 @@ class SyncAllReduce(PolicyOptimizer):
     def __init__(self, config: WorkerConfig, num_workers: int, loss=None, epochs: int = 4,
                  minibatch_size: int = 128, anneal_steps: int | None = None, **worker_set_options):
         super().__init__()
+        assert num_workers >= 1, "SyncAllReduce needs remote workers: they are the all-reduce's ranks"
         self.workers = WorkerSet(config, num_workers, loss, worker_class=AllReduceWorker, **worker_set_options)
         remotes = self.workers.remotes
         self.epochs, self.minibatch_size = epochs, minibatch_size // num_workers  # per worker: same global minibatch
