@@ -93,3 +93,36 @@ def listening_addresses(port: int) -> set[str]:
 def test_binds_loopback_only(served):
     _, _, port = served
     assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, little-endian hex
+
+
+def site_files(root) -> dict[str, bytes]:
+    src = root / "site_src"
+    return {str(p.relative_to(src)): p.read_bytes() for p in sorted(src.rglob("*")) if p.is_file()}
+
+
+def test_regenerating_with_a_memo_redoes_only_what_changed(maker):
+    from studylog.errors import ProblemsFound
+    from studylog.memo import Memo
+    from studylog.site import generate
+
+    fixture_project(maker)
+    memo = Memo()
+    generate(maker.project, memo=memo)
+    log = maker.root / "logs" / "2026-03-01-reading-rllib.md"
+    log.write_text(log.read_text(encoding="utf-8") + "\nA new paragraph.\n", encoding="utf-8")
+    done = generate(maker.project, memo=memo)
+    assert done.changed == ("posts/2026-03-01-reading-rllib.md",)
+    with_memo = site_files(maker.root)
+    generate(maker.project)  # from the files alone: the same pages
+    assert site_files(maker.root) == with_memo and b"A new paragraph." in with_memo["posts/2026-03-01-reading-rllib.md"]
+    # A generated page changed behind studylog's back is noticed and written again.
+    page = maker.root / "site_src" / "posts" / "2026-03-02-ring-math.md"
+    page.write_text("tampered", encoding="utf-8")
+    assert generate(maker.project, memo=memo).changed == ("posts/2026-03-02-ring-math.md",)
+    # A log made invalid is reported, not remembered as good; fixed again, it is read again.
+    original = log.read_text(encoding="utf-8")
+    log.write_text(original.replace("title: Reading RLlib\n", ""), encoding="utf-8")
+    with pytest.raises(ProblemsFound):
+        generate(maker.project, memo=memo)
+    log.write_text(original.replace("A new paragraph.", "Another paragraph."), encoding="utf-8")
+    assert generate(maker.project, memo=memo).changed == ("posts/2026-03-01-reading-rllib.md",)

@@ -8,6 +8,7 @@ from pathlib import Path
 from .errors import Problem
 from .labs import Lab, read_lab
 from .logs import LogEntry, parse_log
+from .memo import Memo
 from .project import Project
 
 
@@ -18,18 +19,20 @@ class CheckResult:
     labs: tuple[Lab, ...] = ()  # every valid lab, by name
 
 
-def check_project(project: Project) -> CheckResult:
-    """Parse and validate every log and lab of `project`, collecting all problems."""
+def check_project(project: Project, memo: Memo | None = None) -> CheckResult:
+    """Parse and validate every log and lab of `project`, collecting all problems
+    (reusing a memo's results for files unchanged since it saw them)."""
+    memo = memo or Memo()
     entries: list[LogEntry] = []
     labs: list[Lab] = []
     problems: list[Problem] = []
     for path in _inputs(project, project.logs_dir, "*", problems):
-        entry, found = parse_log(path, project.rel(path))
+        entry, found = memo.per_file("log", path, lambda: parse_log(path, project.rel(path)))
         problems.extend(found)
         if entry is not None:
             entries.append(entry)
     for path in _inputs(project, project.labs_dir, "*.py", problems):
-        lab, found = read_lab(path, project.rel(path))
+        lab, found = memo.per_file("lab", path, lambda: read_lab(path, project.rel(path)))
         problems.extend(found)
         if lab is not None:
             labs.append(lab)

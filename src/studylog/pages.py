@@ -19,6 +19,7 @@ from slugify import slugify
 
 from .labpages import LABS_DIR, LabState, escape, lab_files, labs_index
 from .logs import LogEntry
+from .memo import Memo
 
 POSTS_DIR = "posts"
 TAGS_DIR = "tags"
@@ -33,9 +34,15 @@ FENCE_OPEN = re.compile(r"^\s*(`{3,}|~{3,})")
 Content = str | bytes | Path  # text, data, or a file to copy
 
 
-def render_pages(entries: list[LogEntry], labs: list[LabState], root: Path, plot_cache: Path) -> dict[str, Content]:
-    """Every generated file under site_src, keyed by its path relative to site_src."""
-    pages: dict[str, Content] = {f"{POSTS_DIR}/{entry.path.name}": post_page(entry) for entry in entries}
+def render_pages(entries: list[LogEntry], labs: list[LabState], root: Path, plot_cache: Path,
+                 memo: Memo | None = None) -> dict[str, Content]:
+    """Every generated file under site_src, keyed by its path relative to site_src (a post
+    page is reused from `memo` while its entry is the same)."""
+    memo = memo or Memo()
+    pages: dict[str, Content] = {
+        f"{POSTS_DIR}/{entry.path.name}": memo.get("post", entry.path, entry, lambda: post_page(entry))
+        for entry in entries
+    }
     pages.update(tag_pages(entries))
     for state in labs:
         pages.update(lab_files(state, root / state.lab.path, plot_cache))

@@ -17,6 +17,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from .errors import ProblemsFound
+from .memo import Memo
 from .project import Project
 from .site import engine_command, generate
 from .siteconfig import write_engine_config
@@ -29,6 +30,7 @@ class _Regenerate(FileSystemEventHandler):
 
     def __init__(self, project: Project, drafts: bool, echo: Callable[[str], None]):
         self.project, self.drafts, self.echo = project, drafts, echo
+        self.memo = Memo()  # what the last regeneration read and wrote
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
 
@@ -43,7 +45,7 @@ class _Regenerate(FileSystemEventHandler):
 
     def regenerate(self) -> None:
         try:
-            done = generate(self.project, self.drafts)
+            done = generate(self.project, self.drafts, memo=self.memo)
         except ProblemsFound as err:
             for problem in err.problems:
                 self.echo(str(problem))
@@ -55,7 +57,8 @@ class _Regenerate(FileSystemEventHandler):
 
 def serve(project: Project, engine: str, drafts: bool, host: str, port: int, echo: Callable[[str], None]) -> None:
     """Serve until interrupted."""
-    generate(project, drafts)
+    handler = _Regenerate(project, drafts, echo)
+    generate(project, drafts, memo=handler.memo)
     config = write_engine_config(project, project.work_dir / "serve-site", drafts, engine)
     address = f"{host}:{port}"
     # MkDocs 1.6.1 leaves live reload off with recent click unless asked explicitly.
@@ -63,7 +66,6 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
     # (36 s per edit becomes 4 s at 3650 logs; bench/serve_latency.py). The price: after an
     # edit, serve's search index holds only the re-rendered pages; `build` is always full.
     options = ["-a", address] + (["--livereload", "--dirty"] if engine == "mkdocs" else [])
-    handler = _Regenerate(project, drafts, echo)
     observer = Observer()
     for folder in (project.logs_dir, project.labs_dir):
         if folder.is_dir():

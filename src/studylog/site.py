@@ -17,6 +17,7 @@ from .check import CheckResult, check_project
 from .errors import ProblemsFound, StudylogError
 from .freshness import stale_reasons
 from .generated import write_generated
+from .memo import Memo
 from .labpages import LabState
 from .labs import Lab
 from .logs import LogEntry
@@ -39,21 +40,23 @@ class Generated:
     failed_labs: tuple[str, ...] = ()  # labs whose latest published run failed
 
 
-def checked(project: Project) -> CheckResult:
+def checked(project: Project, memo: Memo | None = None) -> CheckResult:
     """Every log and lab of `project`, valid; raise ProblemsFound with every problem otherwise."""
-    result = check_project(project)
+    result = check_project(project, memo)
     if result.problems:
         raise ProblemsFound(list(result.problems))
     return result
 
 
-def generate(project: Project, drafts: bool = False, result: CheckResult | None = None) -> Generated:
-    """Write the generated pages from `result` (checked here when not given)."""
-    result = result or checked(project)
+def generate(project: Project, drafts: bool = False, result: CheckResult | None = None,
+             memo: Memo | None = None) -> Generated:
+    """Write the generated pages from `result` (checked here when not given). `serve` passes
+    the memo it keeps, so a regeneration redoes only what changed files feed."""
+    result = result or checked(project, memo)
     published = [e for e in result.entries if drafts or not e.draft]
     labs = [lab_state(project, lab, published) for lab in sorted(result.labs, key=lambda lab: lab.name)]
-    pages = render_pages(published, labs, project.root, project.work_dir / "plots")
-    changed = write_generated(project.site_src, pages)
+    pages = render_pages(published, labs, project.root, project.work_dir / "plots", memo)
+    changed = write_generated(project.site_src, pages, memo)
     failed = tuple(s.lab.name for s in labs if s.failure)
     return Generated(len(published), len(result.entries) - len(published), len(labs), tuple(changed), failed)
 
