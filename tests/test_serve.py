@@ -126,3 +126,27 @@ def test_regenerating_with_a_memo_redoes_only_what_changed(maker):
         generate(maker.project, memo=memo)
     log.write_text(original.replace("A new paragraph.", "Another paragraph."), encoding="utf-8")
     assert generate(maker.project, memo=memo).changed == ("posts/2026-03-01-reading-rllib.md",)
+
+
+def test_mkdocs_serve_rebuilds_once_per_edit(maker):
+    # MkDocs watches docs_dir through inotify here (engine_hooks/mkdocs_serve_watch.py), which
+    # also reports files being read; a build reads every page, so without the hook's filter
+    # each build would trigger the next.
+    fixture_project(maker)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "studylog", "--root", str(maker.root), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    page_url = f"http://127.0.0.1:{port}/2026/03/01/reading-rllib/"
+    try:
+        wait_for(lambda: fetch(page_url), 60, "the post page")
+        path = maker.root / "logs" / "2026-03-01-reading-rllib.md"
+        for word in ("firstedit", "secondedit"):
+            path.write_text(path.read_text(encoding="utf-8") + f"\n{word}\n", encoding="utf-8")
+            wait_for(lambda: word in (fetch(page_url) or ""), 30, f"{word} to be served")
+        time.sleep(3)  # long enough for a loop of rebuilds to show
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        output = server.communicate(timeout=20)[0]
+    assert output.count("Building documentation") == 3, output[-3000:]  # the first build and one per edit

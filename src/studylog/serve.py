@@ -63,7 +63,7 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
     address = f"{host}:{port}"
     # MkDocs 1.6.1 leaves live reload off with recent click unless asked explicitly.
     # --dirty: after the first full build, re-render only the pages whose source changed
-    # (36 s per edit becomes 4 s at 3650 logs; bench/serve_latency.py). The price: after an
+    # (36 s per edit becomes under 3 s at 3650 logs; bench/serve_latency.py). The price: after an
     # edit, serve's search index holds only the re-rendered pages; `build` is always full.
     options = ["-a", address] + (["--livereload", "--dirty"] if engine == "mkdocs" else [])
     observer = Observer()
