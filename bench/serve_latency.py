@@ -3,7 +3,7 @@
 Generates N synthetic logs (the posts of site_scale.py), starts `studylog serve`, waits for
 the first page, then edits one log a few times (a unique word appended each time) and
 measures, for each edit, the time from the save to the edited page being served with the
-word in it (polling the page every 50 ms). Usage: python bench/serve_latency.py [N] [--edits K]
+word in it (polling the page every 50 ms). Edits start once the first build has finished. Usage: python bench/serve_latency.py [N] [--edits K]
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ def main() -> None:
             post = posts[len(posts) // 2]
             url = f"http://127.0.0.1:{port}/{post.date:%Y/%m/%d}/{post.slug}/"
             first = wait_for(url, post.title.split()[0], 900)
-            print(f"{args.n} logs: first page served after {first:.1f} s")
+            # Pages are served as the first build writes them; its last step (the search index,
+            # written after every page) marks the server idle, and edits are timed from there.
+            idle = first + wait_for(f"http://127.0.0.1:{port}/search/search_index.json", "docs", 900)
+            print(f"{args.n} logs: first page served after {first:.1f} s, first build done after {idle:.1f} s")
             source = root / "logs" / f"{post.date}-{post.slug}.md"
             latencies = []
             for k in range(args.edits):
