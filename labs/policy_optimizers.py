@@ -52,8 +52,8 @@
 # - **SyncSamples** (PPO): $N$ evaluators sample in parallel; one learner runs epochs of
 #   minibatch SGD on the union of their batches; the weights are broadcast.
 # - **AsyncGradients** (A3C): each evaluator computes $g_i = \nabla_\theta L(\theta_{t-\tau_i})$
-#   on its own batch and a parameter server applies it on arrival, $\theta_{t+1} = \theta_t - \alpha\, g_i$;
-#   $\tau_i$ is the gradient's staleness.
+#   on its own batch and a parameter server applies it on arrival (with SGD,
+#   $\theta_{t+1} = \theta_t - \alpha\, g_i$; here with Adam); $\tau_i$ is the gradient's staleness.
 # - **SyncAllReduce** (DD-PPO): no learner. For every minibatch each evaluator computes its
 #   $g_i$, the ring all-reduce gives everyone $\bar g = \frac1N \sum_i g_i$, and each applies it
 #   to its own, identical, copy of $\theta$.
@@ -104,7 +104,8 @@ from studylog import record
 
 cluster.init()
 # Two cores, two evaluator processes: a learner with two intra-op threads would fight them
-# for the cores. Every contender's learner runs in this process, so all get one thread.
+# for the cores. The learners of PPO, IMPALA, CleanRL and RLlib run in this process, so
+# they all get one thread (DD-PPO's and A3C's learn in actors, which Ray gives one thread).
 torch.set_num_threads(1)
 print(f"ray {ray.__version__}, torch {torch.__version__}, gymnasium {gym.__version__}")
 
@@ -180,10 +181,13 @@ assert vtrace_gap < 1e-4 and np.array_equal(*copies)
 #   4 epochs of 4 minibatches, Adam 2.5·10⁻⁴ annealed linearly over 500k steps, ε = 0.2,
 #   clipped value loss, entropy 0.01, gradient norm 0.5, GAE(0.99, 0.95). With
 #   `sample_ahead`, the evaluators sample the next batch while the driver learns on this
-#   one (the batch is one update old; PPO's ratio is taken against the policy that sampled).
+#   one (the batch is one step, 16 minibatch updates, old; PPO's ratio is taken against the
+#   policy that sampled it).
 # - `ppo_no_overlap`: the same without sampling ahead: sample, then learn, then broadcast.
 # - `ddppo`: SyncAllReduce with the same PPO settings; each evaluator takes half of every
-#   minibatch and the halves' gradients are averaged by the ring.
+#   minibatch and the halves' gradients are averaged by the ring. Two details differ from
+#   the central learner: each rank normalises advantages over its half, and clips its own
+#   gradient's norm before the averaging.
 # - `a3c`: AsyncGradients, A2C's loss, 8 envs × 32 steps per gradient, Adam 10⁻³ on the server.
 # - `impala`: AsyncSamples, A2C's loss on V-trace targets (ρ̄ = c̄ = 1, λ = 1), 8 envs × 32 steps
 #   per batch, one Adam step of 10⁻³ per batch.
@@ -471,8 +475,9 @@ record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer mo
 # ## What the numbers mean
 #
 # **The claim holds in code.** Each optimizer is one module of about a hundred lines, docs
-# included, with a `step()` of one or two dozen, and none reaches into another primitive's
-# internals: SyncSamples is `sync_sample`, minibatch SGD and `broadcast_weights`; A3C is an
+# included, with a `step()` of one or two dozen, using the primitives through their
+# methods (DD-PPO's worker is at once a RolloutWorker and a ring Participant, and fills the
+# participant's buffer with its gradient itself): SyncSamples is `sync_sample`, minibatch SGD and `broadcast_weights`; A3C is an
 # evaluator call whose gradient goes by reference to `ShardedServer.push`; DD-PPO submits
 # gradient tasks, a ring plan and apply tasks; IMPALA is `ray.wait` over the evaluators plus
 # V-trace. RLlib 2.60's PPO and IMPALA modules are several times longer because they carry
@@ -488,7 +493,7 @@ record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer mo
 # alternates with its evaluators, waits for each batch and each broadcast, and is slower.
 # In env steps the runs differ less than the seeds do (see the table: each contender's
 # steps vary by tens of percent between seeds), so the steps ratio says that learning on
-# batches one update old cost nothing measurable, not that it learns better.
+# batches one step old cost nothing measurable, not that it learns better.
 #
 # **RLlib pays for generality per step.** Its env runners spend most of each step in
 # connectors and bookkeeping (the actors lab measured them at about an eighth of distrl's
@@ -499,9 +504,11 @@ record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer mo
 # iteration, and each all-reduce is a chain of actor tasks (gradient, send, reduce,
 # gather, apply) at about a millisecond per hop on this machine (the all-reduce lab's α),
 # for a gradient of only 9k numbers: the per-update time printed above is several times the
-# central learner's. A3C and IMPALA solve fastest: they update after every 256-step batch
-# with a larger step size and never wait for a whole round; their price is stale gradients
-# or samples, which grows with the number of evaluators.
+# central learner's. A3C and IMPALA solve fastest: they need about as many env steps as
+# PPO, but take one gradient step per 256-row batch where PPO takes 16 per 512 rows, so
+# they run at more than twice PPO's env steps per second; their price is stale gradients
+# or samples, which grows with the number of evaluators. (A3C's "learning" share in the
+# bar chart is only the driver submitting pushes: the server applies them meanwhile.)
 #
 # **On a cluster of 8 machines.** Sampling then scales with the evaluators under every
 # strategy; what matters is what stays serial. SyncSamples' single learner does every

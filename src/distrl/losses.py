@@ -1,7 +1,8 @@
 """Losses a Policy can carry: PPO's clipped surrogate and A2C's policy gradient.
 
-Both read the batch columns obs, actions, advantages, value_targets (and logp for PPO) and
-return L(θ) to minimise plus statistics a practitioner checks.
+Both read the batch columns obs, actions, advantages, value_targets (PPO also logp, and
+values when its value loss is clipped) and return L(θ) to minimise plus statistics a
+practitioner checks.
 """
 
 from __future__ import annotations

@@ -145,6 +145,8 @@ class ParameterServer:
     def set_state(self, state: dict) -> None:
         self.params, self.m, self.v = (np.array(state[k], np.float32, copy=True) for k in ("params", "m", "v"))
         self.version, self.lo = int(state["version"]), int(state["lo"])
+        self.hi = self.lo + len(self.params)
+        self.acc, self.tmp = np.empty_like(self.params), np.empty_like(self.params)
 
     def save(self, path: str) -> None:
         """Parameters, optimizer state and version, atomically: a reader sees the old file or the new."""
@@ -226,7 +228,7 @@ class ShardedServer:
         return ray.get([s.get_state.remote() for s in self.servers])
 
     def set_state(self, states: list[dict]) -> None:
-        ray.get([s.set_state.remote(state) for s, state in zip(self.servers, states)])
+        ray.get([s.set_state.remote(state) for s, state in zip(self.servers, states, strict=True)])
 
     def versions(self) -> list[int]:
         return ray.get([s.get_version.remote() for s in self.servers])

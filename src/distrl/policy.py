@@ -12,6 +12,7 @@ the batch and the network's outputs and return a scalar plus statistics.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -156,7 +157,8 @@ class Policy:
     def get_state(self) -> dict:
         """Everything the next update and the next action depend on: θ, the optimizer's
         moments and step counts, and the action sampler's random state."""
-        return {"weights": self.get_weights(), "optimizer": self.optimizer.state_dict(),
+        # A deep copy: state_dict() hands out the optimizer's live moment tensors.
+        return {"weights": self.get_weights(), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
                 "sampler": self.sampler.get_state()}
 
     def set_state(self, state: dict) -> None:

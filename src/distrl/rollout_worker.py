@@ -4,8 +4,9 @@ It owns a gymnasium vector environment and a copy of the policy, and on request 
 fixed number of steps of experience as a SampleBatch with advantages computed. The same
 class runs in-process (the "local" worker) and as a Ray actor (`ray.remote(RolloutWorker)`),
 so the driver composes evaluators without knowing where they run. Its interface is the
-narrow one every policy optimizer uses: sample, compute_gradients, apply_gradients,
-get_weights, set_weights.
+narrow one the policy optimizers use: sample (with its episodes), compute_gradients (or both
+in one call), apply_gradients, get_weights, set_weights, and get_state/set_state for
+checkpoints.
 
 Episode bookkeeping: each sub-environment's running return and length are kept across
 `sample()` calls, and each episode is reported once, in the batch in which it ends.
@@ -163,6 +164,7 @@ class RolloutWorker:
 
     def set_state(self, state: dict) -> None:
         self.policy.set_state(state["policy"])
-        self.env.envs = pickle.loads(state["envs"])  # SyncVectorEnv steps this list; it keeps no other state
+        # SyncVectorEnv steps this list; in SAME_STEP autoreset mode it keeps no other state.
+        self.env.envs = pickle.loads(state["envs"])
         self.obs = state["obs"].copy()
         self.episode_return, self.episode_length = state["episode_return"].copy(), state["episode_length"].copy()

@@ -70,11 +70,13 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
             if on_cell:
                 on_cell(cell_index - 1)
 
+        def timeout_of(cell) -> int:  # a cell meant to run long says so: `# %% timeout_s=1800`
+            return max(cell_timeout_s, int(cell.metadata.get("timeout_s", 0)))
+
         client = NotebookClient(
             notebook,
             timeout=cell_timeout_s,
-            # A cell that is meant to run long says so in its metadata (`# %% timeout_s=1800`).
-            timeout_func=lambda cell: max(cell_timeout_s, int(cell.metadata.get("timeout_s", 0))),
+            timeout_func=timeout_of,
             kernel_name="python3",
             record_timing=False,  # stored notebooks change only when results do
             resources={"metadata": {"path": str(project.root)}},
@@ -87,7 +89,7 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
         try:
             client.execute(env=env, stderr=kernel_log, stdout=kernel_log)
         except CellTimeoutError as err:
-            status, error = "timeout", _error(notebook, running[0], "timeout", f"a cell ran longer than {cell_timeout_s} s", err)
+            status, error = "timeout", _error(notebook, running[0], "timeout", f"a cell ran longer than {timeout_of(notebook.cells[running[0] + 1])} s", err)
         except DeadKernelError as err:
             status, error = "died", _error(notebook, running[0], "died", "the kernel died", err)
         except CellExecutionError as err:

@@ -2,8 +2,8 @@
 
 A regeneration after an edit would otherwise re-read, re-validate and re-render every log
 (half a second at 3650 logs). The steps it repeats are pure functions of a file's bytes,
-so their results are kept per file and reused while the file's (mtime, size) stamp is
-unchanged; a file whose stamp moved is read again in full. `build` and `check` start
+so their results are kept per file and reused while the file's stamp (mtime, ctime, size,
+inode) is unchanged; a file whose stamp moved is read again in full. `build` and `check` start
 from an empty memo, that is from the files alone.
 """
 
@@ -17,12 +17,14 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def stamp(path: Path) -> tuple[int, int] | None:
+def stamp(path: Path) -> tuple[int, ...] | None:
+    """What changes whenever the file's bytes can have: the ctime too, which no one can set
+    back (a copy that keeps mtime and size still moves it), and the inode (a replaced file)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino
 
 
 class Memo:

@@ -33,6 +33,7 @@ class _Regenerate(FileSystemEventHandler):
         self.memo = Memo()  # what the last regeneration read and wrote
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._running = threading.Lock()  # one regeneration at a time: they share the memo and the files
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write") or Path(str(event.src_path)).name.startswith("."):
@@ -44,6 +45,10 @@ class _Regenerate(FileSystemEventHandler):
             self._timer.start()
 
     def regenerate(self) -> None:
+        with self._running:
+            self._regenerate()
+
+    def _regenerate(self) -> None:
         try:
             done = generate(self.project, self.drafts, memo=self.memo)
         except ProblemsFound as err:

@@ -8,6 +8,7 @@ a gradient may be stale: computed on weights that other gradients have moved sin
 
 The driver is in the control path only: gradients and weights travel as object references
 (worker → server, server → worker), and the driver fetches just each worker's small report.
+So its `learn_s` counts only submitting each push; the server applies them meanwhile.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class AsyncGradients(PolicyOptimizer):
     def step(self) -> dict[str, float]:
         """`gradients_per_step` gradients applied; every worker is kept busy until the last
         requests are in, so nothing is in flight between steps (a checkpoint sees it all)."""
-        pending = dict(self._request(i) for i in range(len(self.workers.remotes)))  # report -> (worker, gradient)
+        first = range(min(len(self.workers.remotes), self.gradients_per_step))
+        pending = dict(self._request(i) for i in first)  # report -> (worker, gradient)
         applied, stats = 0, {}
         while pending:
             with self.timed("sample_s"):
@@ -74,7 +76,7 @@ class AsyncGradients(PolicyOptimizer):
     def set_state(self, state: dict) -> None:
         self.server.set_state(state["server"])
         self.versions = list(state["versions"])
-        ray.get([w.set_state.remote(s) for w, s in zip(self.workers.remotes, state["workers"])])
+        ray.get([w.set_state.remote(s) for w, s in zip(self.workers.remotes, state["workers"], strict=True)])
 
     def stop(self) -> None:
         self.server.stop()

@@ -35,7 +35,7 @@ class AsyncSamples(PolicyOptimizer):
     def step(self) -> dict[str, float]:
         """`batches_per_step` batches learned on; the last requests are consumed before it
         returns, so nothing is in flight between steps."""
-        pending = {self._request(i): i for i in range(len(self.workers.remotes))}
+        pending = {self._request(i): i for i in range(min(len(self.workers.remotes), self.batches_per_step))}
         consumed, stats = 0, {}
         while pending:
             with self.timed("sample_s"):
@@ -88,7 +88,7 @@ class AsyncSamples(PolicyOptimizer):
     def set_state(self, state: dict) -> None:
         self.workers.local.set_state(state["local"])
         self.weights_ref = ray.put(self.policy.get_weights())
-        ray.get([w.set_state.remote(s) for w, s in zip(self.workers.remotes, state["workers"])])
+        ray.get([w.set_state.remote(s) for w, s in zip(self.workers.remotes, state["workers"], strict=True)])
 
     def stop(self) -> None:
         self.workers.stop()

@@ -28,7 +28,7 @@ class TrainingStats:
     env_steps: int = 0  # rows of experience the learner consumed (the sum of the batch sizes)
     episodes: int = 0  # episodes completed in that experience
     updates: int = 0  # gradient steps applied to the weights
-    returns: list[float] = field(default_factory=list)  # every episode's return, in completion order
+    returns: list[float] = field(default_factory=list)  # every episode's return, batch by batch as consumed
     sample_s: float = 0.0  # driver time waiting for experience or for gradients on it
     learn_s: float = 0.0  # driver time computing or applying updates
     sync_s: float = 0.0  # driver time moving weights or gradients between processes
@@ -51,6 +51,10 @@ class PolicyOptimizer:
 
     def step(self) -> dict[str, float]:
         """One round; returns the last update's loss statistics."""
+        raise NotImplementedError
+
+    def weights(self) -> np.ndarray:
+        """The current weights θ of the policy being trained."""
         raise NotImplementedError
 
     def get_state(self) -> dict:

@@ -45,7 +45,8 @@ class AllReduceWorker(RolloutWorker, Participant):
         return rows, self.last_episodes
 
     def gradient(self, k: int) -> None:
-        """The buffer ← g on minibatch k (clipped to the policy's max norm before averaging)."""
+        """The buffer ← g on minibatch k. Unlike a central learner, each rank clips its own g
+        to the max norm and normalises advantages over its own share before averaging."""
         self.flat, self.loss_stats = self.policy.compute_gradients(self.batch.take(self.minibatches[k]))
         self.shape = self.flat.shape
 
@@ -67,6 +68,7 @@ class SyncAllReduce(PolicyOptimizer):
                  minibatch_size: int = 128, anneal_steps: int | None = None, **worker_set_options):
         super().__init__()
         assert num_workers >= 1, "SyncAllReduce needs remote workers: they are the all-reduce's ranks"
+        assert minibatch_size % num_workers == 0, "each worker takes an equal share of every minibatch"
         self.workers = WorkerSet(config, num_workers, loss, worker_class=AllReduceWorker, **worker_set_options)
         remotes = self.workers.remotes
         self.epochs, self.minibatch_size = epochs, minibatch_size // num_workers  # per worker: same global minibatch
@@ -89,7 +91,8 @@ class SyncAllReduce(PolicyOptimizer):
                 pending += [w.gradient.remote(k) for w in remotes]
                 pending += self.group.allreduce("mean", "ring", wait=False)
                 applied = [w.apply.remote() for w in remotes]
-            ray.get(pending)  # surfaces any failure
+                pending += applied
+            ray.get(pending)  # surfaces any failure (the chunks are a gradient's size: small here)
             stats = ray.get(applied)[0]
         self.stats.updates += minibatches
         return stats
@@ -101,7 +104,7 @@ class SyncAllReduce(PolicyOptimizer):
         return {"workers": ray.get([w.get_state.remote() for w in self.workers.remotes])}
 
     def set_state(self, state: dict) -> None:
-        ray.get([w.set_state.remote(s) for w, s in zip(self.workers.remotes, state["workers"])])
+        ray.get([w.set_state.remote(s) for w, s in zip(self.workers.remotes, state["workers"], strict=True)])
 
     def stop(self) -> None:
         self.workers.stop()

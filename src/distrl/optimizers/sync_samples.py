@@ -12,7 +12,7 @@ minibatch the size of the batch, it is synchronous A2C.
 
 With `sample_ahead`, the workers sample the next batch while the driver learns on this one,
 so sampling and learning overlap. The batch learned on was then sampled by the weights of
-one step before: PPO's ratio is taken against the behaviour policy's log π stored in the
+one step before (one step: `epochs` × minibatches updates): PPO's ratio is taken against the behaviour policy's log π stored in the
 batch, so the loss stays correct, and the clip bounds how far one step moves from it.
 """
 
@@ -35,12 +35,13 @@ class SyncSamples(PolicyOptimizer):
         self.policy = workers.local.policy  # the one the driver learns; workers hold copies
         self.lr, self.anneal_steps = self.policy.config.lr, anneal_steps
         self.rng = np.random.default_rng(seed)  # minibatch shuffling
+        self.workers.broadcast_weights()  # each worker was initialised with its own seed
 
     def step(self) -> dict[str, float]:
         self.policy.set_lr(annealed(self.lr, self.stats.env_steps, self.anneal_steps))
         with self.timed("sample_s"):
             sampled = self.workers.collect(self.ahead) if self.ahead else self.workers.sync_sample()
-        if self.sample_ahead:  # the workers still hold the weights that sampled this batch
+        if self.sample_ahead:  # sampled with the weights broadcast at the end of the last step
             self.ahead = self.workers.request_samples()
         batch = SampleBatch.concat([s.batch for s in sampled])
         for s in sampled:
@@ -71,7 +72,7 @@ class SyncSamples(PolicyOptimizer):
         self.workers.local.set_state(state["local"])
         self.rng.bit_generator.state = state["rng"]
         self.ahead = [ray.put(sampled) for sampled in state["ahead"]] if state["ahead"] else None
-        ray.get([w.set_state.remote(s) for w, s in zip(self.workers.remotes, state["workers"])])
+        ray.get([w.set_state.remote(s) for w, s in zip(self.workers.remotes, state["workers"], strict=True)])
 
     def stop(self) -> None:
         self.workers.stop()

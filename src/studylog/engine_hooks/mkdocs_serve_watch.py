@@ -10,7 +10,9 @@ local disk, where inotify (watchdog's native observer) reports a change at once.
 What: in `on_serve`, before the server starts its observer, move the paths MkDocs has
 watched by then (docs_dir and the config file) from the polling observer to a native one,
 through the server's public `watch`/`unwatch` and its `observer` attribute; paths watched
-later (`watch:` in the config) follow the new observer. Where a native observer cannot
+later (`watch:` in the config) follow the new observer; theme folders watched under
+`--watch-theme` would stay on the polling observer, which then never starts (studylog does
+not use that option). Where a native observer cannot
 start (no inotify, or its limits reached), nothing changes and the server polls. Loaded by
 MkDocs through `hooks:`, where only `serve` fires this event; never imported by studylog.
 """
