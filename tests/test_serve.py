@@ -148,5 +148,9 @@ def test_mkdocs_serve_rebuilds_once_per_edit(maker):
         time.sleep(3)  # long enough for a loop of rebuilds to show
     finally:
         os.killpg(server.pid, signal.SIGINT)
-        output = server.communicate(timeout=20)[0]
+        try:
+            output = server.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:  # seen once under the whole suite's load; the count still stands
+            os.killpg(server.pid, signal.SIGKILL)
+            output = server.communicate()[0]
     assert output.count("Building documentation") == 3, output[-3000:]  # the first build and one per edit
