@@ -15,7 +15,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        # A file name may hold control characters (a carriage return, a tab); shown escaped,
+        # the report stays one `path:line: message` line.
+        path = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(self.path))
+        return f"{path}:{self.line}: {self.message}"
 
 
 class StudylogError(Exception):
