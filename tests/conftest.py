@@ -102,3 +102,14 @@ def run_on_two_nodes(body: str) -> None:
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
                          env={**os.environ, "RAY_ADDRESS": ""})
     assert "two nodes ok" in run.stdout, run.stdout[-2000:] + run.stderr[-4000:]
+
+
+def kill_actor(actor) -> None:
+    """Kill a Ray actor and return once the kill has landed: `ray.kill` only asks, so a call
+    made right after it can still be served by the live actor."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    ray.kill(actor)
+    with pytest.raises(RayActorError):
+        ray.get(actor.__ray_call__.remote(lambda self: None), timeout=30)

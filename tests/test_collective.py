@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from distrl.collective import CollectiveGroup, ParticipantLost
 from distrl.partition import chunk_bounds
 
-from conftest import run_on_two_nodes
+from conftest import kill_actor, run_on_two_nodes
 
 ALGORITHMS = ("naive", "tree", "ring", "gloo")
 REFERENCE = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
@@ -137,7 +137,7 @@ def test_a_dead_participant_fails_the_call_naming_its_rank(ray_session, algorith
     group = CollectiveGroup(4, num_cpus_per_participant=0.1, timeout_s=10)
     group.set_buffers([np.ones(1_000_000, np.float32)] * 4)
     group.allreduce("sum", algorithm)
-    ray.kill(group.ranks[2])
+    kill_actor(group.ranks[2])
     start = time.monotonic()
     with pytest.raises(ParticipantLost, match="rank 2") as lost:
         group.allreduce("sum", algorithm)
@@ -162,7 +162,7 @@ def test_gloo_with_a_dead_peer_times_out_instead_of_hanging(ray_session):
     group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=5)
     group.set_buffers([np.ones(1000, np.float32)] * 3)
     group.allreduce("sum", "gloo")
-    ray.kill(group.ranks[0])
+    kill_actor(group.ranks[0])
     start = time.monotonic()
     with pytest.raises(ParticipantLost, match="rank 0"):
         group.allreduce("sum", "gloo")
