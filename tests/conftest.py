@@ -105,11 +105,20 @@ def run_on_two_nodes(body: str) -> None:
 
 
 def kill_actor(actor) -> None:
-    """Kill a Ray actor and return once the kill has landed: `ray.kill` only asks, so a call
-    made right after it can still be served by the live actor."""
+    """Kill a Ray actor and return once the kill has landed. `ray.kill` goes through Ray's
+    control plane while actor calls go straight to the actor, so calls made just after it
+    can still be served by the live actor: ask until one fails."""
+    import time
+
     import ray
     from ray.exceptions import RayActorError
 
     ray.kill(actor)
-    with pytest.raises(RayActorError):
-        ray.get(actor.__ray_call__.remote(lambda self: None), timeout=30)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            ray.get(actor.__ray_call__.remote(lambda self: None), timeout=10)
+        except RayActorError:
+            return
+        assert time.monotonic() < deadline, "a killed actor still answers after 30 s"
+        time.sleep(0.05)
