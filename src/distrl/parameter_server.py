@@ -18,10 +18,11 @@ counts the updates applied.
 Data path: a worker's gradient is one object in Ray's store (one put, when its task
 returns). Each shard reads only its slice of it, in place: on one node a zero-copy view.
 (On a cluster Ray would copy the whole gradient to each shard's node; splitting it at the
-worker would avoid that at the price of K puts per message.) The server accumulates into a
-preallocated buffer and updates its parameters in place (SGD and Adam alike), with no
-temporaries of the vector's size; the copies that remain are the put of each message (gradient, new shard)
-and the worker's copy of the pulled shards into its own parameters.
+worker would avoid that at the price of K puts per message.) The server updates its
+parameters in place, with no temporaries of the vector's size: SGD subtracts each gradient
+in one fused pass, Adam accumulates into a preallocated buffer first. The copies that
+remain are the put of each message (gradient, new shard) and the worker's copy of the
+pulled shards into its own parameters.
 
 Checkpoints and failures: every `checkpoint_every` updates a server writes its parameters,
 optimizer state and version to a file, atomically (a temporary file, fsync, rename). If a
@@ -34,12 +35,14 @@ which goes on with the others.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import ray
+import torch
 from ray.exceptions import RayActorError, RayError
 
 from .cluster import ACTOR_CPUS
@@ -86,13 +89,18 @@ class ParameterServer:
         """Synchronous: apply the mean of one gradient per worker; return the new parameters
         and their version (a second, small object, so a caller can wait on it cheaply)."""
         lo, hi = self.lo, self.hi
+        if self.optimizer.kind == "sgd":  # θ − (α/N)·Σg is N fused passes, with no buffer at all
+            for g in gradients:
+                self._descend(g[lo:hi], self.optimizer.lr / len(gradients))
+            self._advance()
+            return self.params, self.version
         if len(gradients) == 1:
             np.copyto(self.acc, gradients[0][lo:hi])
         else:  # the first two summed in one pass, straight from the store into the buffer
             np.add(gradients[0][lo:hi], gradients[1][lo:hi], out=self.acc)
         for g in gradients[2:]:
             self.acc += g[lo:hi]
-        self._apply(self.acc, scale=1.0 / len(gradients))
+        self._adam(self.acc, scale=1.0 / len(gradients))
         return self.params, self.version
 
     def push(self, gradient: np.ndarray, version: int) -> bool:
@@ -102,39 +110,52 @@ class ParameterServer:
             self.dropped += 1
             return False
         self.staleness.append(staleness)
-        np.copyto(self.acc, gradient[self.lo:self.hi])
-        self._apply(self.acc)
+        if self.optimizer.kind == "sgd":
+            self._descend(gradient[self.lo:self.hi], self.optimizer.lr)
+            self._advance()
+        else:
+            np.copyto(self.acc, gradient[self.lo:self.hi])
+            self._adam(self.acc)
         return True
 
     def stats(self) -> dict:
         return {"version": self.version, "staleness": list(self.staleness), "dropped": self.dropped}
 
-    def _apply(self, g: np.ndarray, scale: float = 1.0) -> None:
-        """θ ← update(θ, scale · g), in place; g is overwritten. Each line is one pass over
-        the shard, and at 10^7 parameters passes are what an update costs."""
+    def _descend(self, g: np.ndarray, step: float) -> None:
+        """SGD: θ ← θ − step · g in one pass (read θ and g, write θ), which numpy can only
+        do in two (scale, then subtract). torch's fused add reads the same memory in place;
+        the gradient is a read-only view into Ray's store, which torch warns about though
+        nothing here writes to it."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            torch.from_numpy(self.params).add_(torch.from_numpy(g), alpha=-step)
+
+    def _adam(self, g: np.ndarray, scale: float = 1.0) -> None:
+        """Adam on scale · g, in place; g is overwritten. Each line is one pass over the
+        shard, and at 10^7 parameters passes are what an update costs."""
         opt = self.optimizer
-        if opt.kind == "sgd":
-            g *= opt.lr * scale
-            self.params -= g
-        else:
-            if scale != 1.0:
-                g *= scale
-            b1, b2 = opt.betas
-            t = self.version + 1
-            np.multiply(g, g, out=self.tmp)  # g² first: g itself is scaled in place below
-            self.tmp *= 1 - b2
-            self.v *= b2
-            self.v += self.tmp
-            g *= 1 - b1
-            self.m *= b1
-            self.m += g
-            # torch.optim.Adam: θ ← θ − α/(1−β1^t) · m / (√v / √(1−β2^t) + ε)
-            np.sqrt(self.v, out=self.tmp)
-            self.tmp *= 1 / np.sqrt(1 - b2**t)
-            self.tmp += opt.eps
-            np.divide(self.m, self.tmp, out=self.tmp)
-            self.tmp *= opt.lr / (1 - b1**t)
-            self.params -= self.tmp
+        if scale != 1.0:
+            g *= scale
+        b1, b2 = opt.betas
+        t = self.version + 1
+        np.multiply(g, g, out=self.tmp)  # g² first: g itself is scaled in place below
+        self.tmp *= 1 - b2
+        self.v *= b2
+        self.v += self.tmp
+        g *= 1 - b1
+        self.m *= b1
+        self.m += g
+        # torch.optim.Adam: θ ← θ − α/(1−β1^t) · m / (√v / √(1−β2^t) + ε)
+        np.sqrt(self.v, out=self.tmp)
+        self.tmp *= 1 / np.sqrt(1 - b2**t)
+        self.tmp += opt.eps
+        np.divide(self.m, self.tmp, out=self.tmp)
+        self.tmp *= opt.lr / (1 - b1**t)
+        self.params -= self.tmp
+        self._advance()
+
+    def _advance(self) -> None:
+        """One more update applied: count it, and checkpoint every `checkpoint_every`."""
         self.version += 1
         if self.checkpoint_every and self.version % self.checkpoint_every == 0:
             self.save(self.checkpoint_path)
