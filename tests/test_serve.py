@@ -154,3 +154,49 @@ def test_mkdocs_serve_rebuilds_once_per_edit(maker):
             os.killpg(server.pid, signal.SIGKILL)
             output = server.communicate()[0]
     assert output.count("Building documentation") == 3, output[-3000:]  # the first build and one per edit
+
+
+@pytest.mark.parametrize("to", ["process group", "studylog alone"])
+def test_ctrl_c_stops_the_engine_cleanly(maker, tmp_path, to):
+    # Ctrl-C in a terminal reaches studylog and the engine (one process group); `kill -INT`
+    # reaches studylog alone, which must pass it on. Either way MkDocs exits through its own
+    # shutdown, which deletes the temporary folder it builds into.
+    fixture_project(maker)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "studylog", "--root", str(maker.root), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )
+    try:
+        wait_for(lambda: fetch(f"http://127.0.0.1:{port}/"), 60, "the site to be served")
+        assert [p.name for p in temp.iterdir() if p.name.startswith("mkdocs_")], "MkDocs builds in a temporary folder"
+        if to == "process group":
+            os.killpg(server.pid, signal.SIGINT)
+        else:
+            os.kill(server.pid, signal.SIGINT)
+        output = server.communicate(timeout=60)[0]
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.communicate()
+    assert server.returncode == 0, output[-3000:]
+    assert not [p.name for p in temp.iterdir() if p.name.startswith("mkdocs_")], output[-3000:]
+    with pytest.raises(ProcessLookupError):  # nothing of the group is left running
+        os.killpg(server.pid, 0)
+
+
+def test_an_engine_that_cannot_start_is_an_error(maker):
+    fixture_project(maker)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run(
+            [sys.executable, "-m", "studylog", "--root", str(maker.root), "serve", "--port", str(port)],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "mkdocs serve exited with status" in run.stderr + run.stdout

@@ -8,6 +8,7 @@ and the last good pages stay served.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .errors import ProblemsFound
+from .errors import ProblemsFound, StudylogError
 from .memo import Memo
 from .project import Project
 from .site import engine_command, generate
@@ -72,18 +73,39 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
     # edit, serve's search index holds only the re-rendered pages; `build` is always full.
     options = ["-a", address] + (["--livereload", "--dirty"] if engine == "mkdocs" else [])
     observer = Observer()
-    for folder in (project.logs_dir, project.labs_dir):
-        if folder.is_dir():
-            observer.schedule(handler, str(folder), recursive=False)
-    observer.start()
-    echo(f"serving on http://{address}/ (Ctrl-C to stop)")
-    server = subprocess.Popen(engine_command(engine, "serve", config, *options))
-    try:
+    server: subprocess.Popen | None = None
+    try:  # everything started inside: a Ctrl-C at any point stops what has started
+        for folder in (project.logs_dir, project.labs_dir):
+            if folder.is_dir():
+                observer.schedule(handler, str(folder), recursive=False)
+        observer.start()
+        echo(f"serving on http://{address}/ (Ctrl-C to stop)")
+        server = subprocess.Popen(engine_command(engine, "serve", config, *options))
         server.wait()
     except KeyboardInterrupt:
-        pass
+        return
     finally:
-        server.terminate()
+        if server is not None:
+            _stop(server)
+        if observer.is_alive():
+            observer.stop()
+            observer.join()
+    if server.returncode:  # it stopped by itself: a port in use, a broken config
+        raise StudylogError(f"{engine} serve exited with status {server.returncode} (its output is above)")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Let the engine stop the way Ctrl-C stops it. MkDocs deletes its temporary build
+    folder (the whole site: 126 MB at 3650 logs) only on that path; terminated, it leaves
+    it in the temp folder. Ctrl-C in a terminal reaches the engine already (one process
+    group); an interrupt sent to studylog alone is passed on. Killed only if it hangs."""
+    try:
+        server.wait(timeout=3)
+        return
+    except subprocess.TimeoutExpired:
+        server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
         server.wait()
-        observer.stop()
-        observer.join()
