@@ -103,6 +103,24 @@ def median_rate(step, steps_per_call):
     return steps_per_call / statistics.median(times)
 
 
+def side_by_side(calls):
+    """Environment steps per second for each of `calls` ({key: (step, steps per call)}),
+    timed in turns: two warm-up calls each, then `repeats` rounds of one call each, the
+    order rotating. The machine's speed drifts over seconds; in turns, every contender
+    sees the same drift, so their ratios hold still."""
+    for step, _ in calls.values():
+        step()
+        step()
+    keys = list(calls)
+    times = {key: [] for key in keys}
+    for r in range(repeats):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            start = time.perf_counter()
+            calls[key][0]()
+            times[key].append(time.perf_counter() - start)
+    return {key: steps / statistics.median(times[key]) for key, (_, steps) in calls.items()}
+
+
 # %% [markdown]
 # ## A check first: every evaluator returns exactly what was asked
 #
@@ -125,18 +143,19 @@ print("exact batch sizes and consistent episode counts: ok")
 # scheduler places all of them even when there are more evaluators than cores; the
 # operating system then shares the cores between them. "One process, no Ray" is the same
 # RolloutWorker called in the lab's own process: the cost of sampling without any actor.
+# All of them are timed in turns, one call each per round: this machine's speed drifts
+# over seconds, and timed one after the other, the ratio of 2 evaluators to 1 had moved
+# between 1.76 and 1.86 across five recent runs.
 
 # %%
 results = {}
 configs = [("CartPole, 64x64 MLP", LIGHT)] + ([(f"CartPole, {heavy_hidden}x{heavy_hidden} MLP", HEAVY)] if heavy_hidden else [])
 for name, config in configs:
     local = RolloutWorker(config)
-    rates = {0: median_rate(local.sample, fragment)}
-    for n in worker_counts:
-        workers = WorkerSet(config, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS)
-        rates[n] = median_rate(workers.sync_sample, n * fragment)
+    sets = {n: WorkerSet(config, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS) for n in worker_counts}
+    results[name] = side_by_side({0: (local.sample, fragment)} | {n: (s.sync_sample, n * fragment) for n, s in sets.items()})
+    for workers in sets.values():
         workers.stop()
-    results[name] = rates
 
 for name, rates in results.items():
     print(name)
@@ -149,20 +168,24 @@ for name, rates in results.items():
 # ## Asynchronous and hierarchical driving, 2 evaluators each way
 
 # %%
+sync_set = WorkerSet(LIGHT, num_workers=2, num_cpus_per_worker=cluster.ACTOR_CPUS)  # also the reference below
 async_set = WorkerSet(LIGHT, num_workers=2, num_cpus_per_worker=cluster.ACTOR_CPUS)
-sync_2 = results["CartPole, 64x64 MLP"][2]
-async_2 = median_rate(lambda: list(async_set.async_sample(4)), 4 * fragment)
-async_set.stop()
 hierarchical = HierarchicalWorkerSet(LIGHT, num_groups=2, group_size=1, num_cpus_per_worker=cluster.ACTOR_CPUS)
-hier_2 = median_rate(hierarchical.sync_sample, 2 * fragment)
+driving = side_by_side({
+    "sync": (sync_set.sync_sample, 2 * fragment),
+    "async": (lambda: list(async_set.async_sample(4)), 4 * fragment),
+    "hierarchical": (hierarchical.sync_sample, 2 * fragment),
+})
+async_set.stop()
 hierarchical.stop()
-print(f"sync 2: {sync_2:.0f}  async 2: {async_2:.0f}  hierarchical 2x1: {hier_2:.0f} steps/s")
+print(f"sync 2: {driving['sync']:.0f}  async 2: {driving['async']:.0f}  hierarchical 2x1: {driving['hierarchical']:.0f} steps/s")
 
 # %% [markdown]
 # ## The reference: RLlib's own env runners, same settings
 #
 # RLlib's PPO builds an `EnvRunnerGroup`; we time only its runners' `sample()`: 2 runners,
-# one CartPole each, the same 64x64 MLP, `fragment` steps per runner per call.
+# one CartPole each, the same 64x64 MLP, `fragment` steps per runner per call, in turns with
+# distrl's 2 evaluators.
 
 # %%
 from ray.rllib.algorithms.ppo import PPOConfig
@@ -185,9 +208,11 @@ def rllib_sample():
     assert sum(steps) >= 2 * fragment, steps
 
 
-rllib_2 = median_rate(rllib_sample, 2 * fragment)
+versus = side_by_side({"distrl": (sync_set.sync_sample, 2 * fragment), "rllib": (rllib_sample, 2 * fragment)})
 algo.stop()
-print(f"RLlib {ray.__version__}, 2 env runners: {rllib_2:.0f} steps/s; distrl sync 2: {sync_2:.0f} steps/s")
+sync_set.stop()
+rllib_2 = versus["rllib"]
+print(f"RLlib {ray.__version__}, 2 env runners: {rllib_2:.0f} steps/s; distrl sync 2: {versus['distrl']:.0f} steps/s")
 
 # %% [markdown]
 # ## Where one step's time goes
@@ -330,8 +355,8 @@ plt.show()
 light = results["CartPole, 64x64 MLP"]
 record("sample_throughput_1", light[1], "steps/s", "env steps/s, one Ray worker, sync")
 record("sample_scaling_2", light[2] / light[1], "x", "sync throughput with 2 workers / with 1")
-record("async_vs_sync_2", async_2 / sync_2, "x", "async / sync throughput with 2 workers")
-record("vs_rllib_sampling", sync_2 / rllib_2, "x", "distrl / RLlib env steps/s, equal settings, 2 runners")
+record("async_vs_sync_2", driving["async"] / driving["sync"], "x", "async / sync throughput with 2 workers")
+record("vs_rllib_sampling", versus["distrl"] / versus["rllib"], "x", "distrl / RLlib env steps/s, equal settings, 2 runners")
 biggest = broadcast_sizes[-1]
 record(f"broadcast_speedup_{'10m' if biggest == 10_000_000 else biggest}",
        broadcast["copy per worker"][-1] / broadcast["shared ray.put"][-1], "x",
