@@ -156,11 +156,11 @@ def test_mkdocs_serve_rebuilds_once_per_edit(maker):
     assert output.count("Building documentation") == 3, output[-3000:]  # the first build and one per edit
 
 
-@pytest.mark.parametrize("to", ["process group", "studylog alone"])
+@pytest.mark.parametrize("to", ["process group", "studylog alone", "SIGTERM"])
 def test_ctrl_c_stops_the_engine_cleanly(maker, tmp_path, to):
     # Ctrl-C in a terminal reaches studylog and the engine (one process group); `kill -INT`
-    # reaches studylog alone, which must pass it on. Either way MkDocs exits through its own
-    # shutdown, which deletes the temporary folder it builds into.
+    # reaches studylog alone, which must pass it on, and so does `kill` (SIGTERM). Each way
+    # MkDocs exits through its own shutdown, which deletes the temporary folder it builds into.
     fixture_project(maker)
     temp = tmp_path / "temp"
     temp.mkdir()
@@ -176,7 +176,7 @@ def test_ctrl_c_stops_the_engine_cleanly(maker, tmp_path, to):
         if to == "process group":
             os.killpg(server.pid, signal.SIGINT)
         else:
-            os.kill(server.pid, signal.SIGINT)
+            os.kill(server.pid, signal.SIGTERM if to == "SIGTERM" else signal.SIGINT)
         output = server.communicate(timeout=60)[0]
     finally:
         if server.poll() is None:

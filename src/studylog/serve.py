@@ -74,6 +74,9 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
     options = ["-a", address] + (["--livereload", "--dirty"] if engine == "mkdocs" else [])
     observer = Observer()
     server: subprocess.Popen | None = None
+    # SIGTERM (a process manager, `kill`) stops serve the way Ctrl-C does; by default it
+    # would end studylog at once and leave the engine running with no parent.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:  # everything started inside: a Ctrl-C at any point stops what has started
         for folder in (project.logs_dir, project.labs_dir):
             if folder.is_dir():
@@ -90,15 +93,21 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
         if observer.is_alive():
             observer.stop()
             observer.join()
+        signal.signal(signal.SIGTERM, previous)
     if server.returncode:  # it stopped by itself: a port in use, a broken config
         raise StudylogError(f"{engine} serve exited with status {server.returncode} (its output is above)")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(server: subprocess.Popen) -> None:
     """Let the engine stop the way Ctrl-C stops it. MkDocs deletes its temporary build
     folder (the whole site: 126 MB at 3650 logs) only on that path; terminated, it leaves
     it in the temp folder. Ctrl-C in a terminal reaches the engine already (one process
-    group); an interrupt sent to studylog alone is passed on. Killed only if it hangs."""
+    group); an interrupt or SIGTERM sent to studylog alone is passed on as an interrupt.
+    Killed only if it hangs."""
     try:
         server.wait(timeout=3)
         return
