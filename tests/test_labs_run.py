@@ -151,7 +151,7 @@ def test_corrupt_entry_is_detected_and_rerun(project):
     status = runner.invoke(main, ["--root", str(project.root), "status", "--profile", "quick"])
     assert "reads: stale (stored run is corrupt" in status.output
     assert run(project, "reads") == {"reads": "ok"}
-    notebook = project.root / ".studylog" / "cache" / "reads" / "quick" / "reads.ipynb"
+    notebook = load(project.project, "reads", "quick").notebook
     notebook.write_bytes(notebook.read_bytes()[:-10])
     assert run(project, "reads") == {"reads": "ok"}
 

@@ -32,23 +32,45 @@ def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
         raise
 
 
+def sync_dir(folder: Path) -> None:
+    """Make the folder's entries (a rename, a new file) durable: fsync the folder itself."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def replace_dir(new: Path, target: Path) -> None:
-    """Make `new` the folder at `target` so that `target` is, at every instant, complete:
-    the old folder or the new one. On Linux the two are swapped in one step (renameat2 with
-    RENAME_EXCHANGE; the standard library has no call for it); elsewhere, or on a file
-    system without it, the old folder is moved aside first.
+    """Make `new` the folder at `target`. On Linux the two are swapped in one step (renameat2
+    with RENAME_EXCHANGE; the standard library has no call for it), so `target` is complete
+    at every instant. Elsewhere, or on a file system without it, the old folder is moved
+    aside first; a crash between the two renames leaves `target` missing and the old folder
+    aside, which `recover_dir` (called first here and by every build) puts back.
     """
+    recover_dir(target)
     if not target.exists():
         os.replace(new, target)
         return
     if _exchange(new, target):
         shutil.rmtree(new)  # now holds the old folder
         return
-    old = new.with_name(new.name + ".old")
+    old = _aside(target)
     shutil.rmtree(old, ignore_errors=True)
     os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old)
+
+
+def recover_dir(target: Path) -> None:
+    """Undo a `replace_dir` that stopped between its two renames."""
+    old = _aside(target)
+    if old.exists() and not target.exists():
+        os.replace(old, target)
+
+
+def _aside(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old")
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import replace_dir
+from .atomic import recover_dir, replace_dir
 from .check import CheckResult, check_project
 from .errors import ProblemsFound, StudylogError
 from .freshness import stale_reasons
@@ -104,6 +104,7 @@ def build(
 
     `strict_labs`: fail instead of publishing a lab whose latest run failed. `result`: the
     project as already checked by the caller, so it is not parsed twice."""
+    recover_dir(project.site_dir)  # a previous build stopped mid-swap: the old site comes back first
     generated = generate(project, drafts, result)
     if strict_labs and generated.failed_labs:
         raise StudylogError(f"latest full run failed for: {', '.join(generated.failed_labs)} (--strict)")

@@ -6,10 +6,13 @@ so a fresh clone builds the site without executing anything); other profiles liv
 git-ignored `.studylog/cache/`. A run is valid while its inputs are unchanged: the lab's
 source, the profile's parameters, the project modules it imports and the data files it read.
 
-Crash safety: the notebook is written first and the record last, each by an atomic rename;
-the record carries the notebook's digest. A run killed between the two leaves a record
-whose digest does not match, which reads as corrupt, so the lab simply runs again. A failed
-`full` run is kept beside the last good one (`failure.json`), never in its place.
+Crash safety: the record is the one pointer to a run, and it only ever points at a complete
+notebook. A notebook is stored under a name made of its digest, beside the one the current
+record names; then the record is replaced by an atomic rename (the switch); only then is
+the notebook no record names any more removed. Each step is made durable (file and folder
+fsynced) before the next, so a crash at any point leaves the previous run or the new one,
+never a record without its notebook. A failed `full` run is kept beside the last good one
+(`failure.json`), never in its place.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_atomic
+from .atomic import sync_dir, write_atomic
 from .project import Project
 
 RECORD = "run.json"
@@ -74,16 +77,36 @@ def save(project: Project, record: dict[str, Any], notebook_json: str) -> Path:
     """Store a finished run; a failure never replaces the last good run. Returns the folder."""
     folder = entry_dir(project, record["lab"], record["profile"])
     ok = record["status"] == "ok"
-    name = f"{record['lab']}.ipynb" if ok else f"{record['lab']}.failure.ipynb"
     data = notebook_json.encode("utf-8")
-    record = {**record, "notebook": name, "notebook_sha256": hashlib.sha256(data).hexdigest()}
-    write_atomic(folder / name, data)
-    write_atomic(folder / (RECORD if ok else FAILURE), json.dumps(_ordered(record), indent=1) + "\n")
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"{record['lab']}{'' if ok else '.failure'}.{digest[:16]}.ipynb"
+    record = {**record, "notebook": name, "notebook_sha256": digest}
+    write_atomic(folder / name, data)  # beside the current run's notebook, which stays valid
+    sync_dir(folder)
+    write_atomic(folder / (RECORD if ok else FAILURE), json.dumps(_ordered(record), indent=1) + "\n")  # the switch
+    sync_dir(folder)
     if ok:
-        for stale in (folder / FAILURE, folder / f"{record['lab']}.failure.ipynb"):
-            stale.unlink(missing_ok=True)
+        (folder / FAILURE).unlink(missing_ok=True)
+    remove_unreferenced(folder)
     append_history(folder, record)
     return folder
+
+
+def remove_unreferenced(folder: Path) -> None:
+    """Delete the notebooks that neither record names (the ones just replaced, and any left
+    by a save that crashed before its switch) and temporary files of interrupted writes.
+    Saves never overlap: `studylog run` holds the project lock."""
+    keep = set()
+    for name in (RECORD, FAILURE):
+        try:
+            keep.add(json.loads((folder / name).read_text(encoding="utf-8"))["notebook"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # absent or unreadable: it names nothing to keep
+    for notebook in folder.glob("*.ipynb"):
+        if notebook.name not in keep:
+            notebook.unlink(missing_ok=True)
+    for leftover in folder.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def _ordered(record: dict[str, Any]) -> dict[str, Any]:
