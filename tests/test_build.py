@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import re
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ from studylog.errors import ProblemsFound, StudylogError
 from studylog.site import build
 
 EVIL = "<script>alert(1)</script>"
+AUTHOR = '"><script>alert(4)</script>'
+APOSTROPHE = "I'd rather read & write"
 
 
 def fixture_project(maker) -> None:
@@ -28,7 +32,9 @@ def fixture_project(maker) -> None:
         "title: Ring math\ndate: 2026-03-02 21:00:00 +0100\ntags: allreduce notes\nmath: true",
         "Each participant moves $2\\frac{n-1}{n}N$ bytes.\n\n$$\nT = 2(n-1)\\alpha\n$$\n",
     )
-    maker.log("2026-03-03-escaped.md", f"title: '{EVIL}'\ndate: 2026-03-03\ntags: [notes]\ndescription: '\"><b>x</b>'")
+    maker.log("2026-03-03-escaped.md", f"title: '{EVIL}'\ndate: 2026-03-03\ntags: [notes]\ndescription: '\"><b>x</b>'\n"
+              f"author: '{AUTHOR}'\nextra_links: ['<b>y</b>']")
+    maker.log("2026-03-03-apostrophe.md", f'title: "{APOSTROPHE}"\ndate: 2026-03-03')
     maker.log("2026-03-04-secret-draft.md", "title: Secret draft\ndate: 2026-03-04\ndraft: true\ntags: [notes]")
     maker.log("2026-03-05-unpublished.md", "title: Unpublished thing\ndate: 2026-03-05\npublished: false")
 
@@ -121,6 +127,25 @@ def test_title_and_description_are_text(built):
         assert "<b>x</b>" not in html, name
     page = (site / "2026/03/03/escaped/index.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_an_extra_key_reaching_a_template_is_text(built):
+    _, site = built
+    page = (site / "2026/03/03/escaped/index.html").read_text(encoding="utf-8")
+    parser = _Scripts()
+    parser.feed(page)
+    assert not any("alert(4)" in script for script in parser.scripts)
+    if built[0] == "mkdocs":  # mkdocs-material writes page.meta.author into a <meta> tag
+        authors = re.findall(r'<meta name="author" content="([^"]*)"', page)
+        assert [html.unescape(a) for a in authors] == [AUTHOR]
+
+
+@pytest.mark.parametrize("built", ["mkdocs"], indirect=True)  # the feed is mkdocs-rss-plugin's
+def test_the_feed_shows_titles_as_written(built):
+    _, site = built
+    items = ElementTree.parse(site / "feed_rss_created.xml").getroot().iter("item")
+    titles = [item.findtext("title") for item in items]
+    assert EVIL in titles and APOSTROPHE in titles, sorted(titles)
 
 
 def test_drafts_appear_nowhere(built):

@@ -70,7 +70,8 @@ def test_history_plot_after_a_second_run_and_flag_on_a_move(site):
 
 def test_no_execute_marks_stale_and_failed_run_keeps_good_outputs(site):
     path = site.root / "labs" / "plots.py"
-    path.write_text(path.read_text(encoding="utf-8") + "\n# %%\nraise RuntimeError('late failure')\n", encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "\n# %%\nraise RuntimeError(\"it's a <late> failure & `more`\")\n",
+                    encoding="utf-8")
     stale = cli(site, "build", "--no-execute")
     assert stale.exit_code == 0, stale.output
     assert "Stale: labs/plots.py changed" in page(site, "labs/plots/index.html")
@@ -78,7 +79,8 @@ def test_no_execute_marks_stale_and_failed_run_keeps_good_outputs(site):
     assert failing.exit_code == 0, failing.output
     html = page(site, "labs/plots/index.html")
     assert "failed: the run of" in html and "showing the last good run" in html
-    assert "late failure" in html and ">10<" in html
+    # The error, as the lab raised it, escaped once (by the code span) and on one line.
+    assert "RuntimeError: it's a &lt;late&gt; failure &amp; `more`" in html and ">10<" in html
     strict = cli(site, "build", "--strict", "--no-execute")
     assert strict.exit_code == 1 and "latest full run failed for: plots" in strict.output
 

@@ -12,6 +12,7 @@ import hashlib
 import html
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,8 @@ def _banner(state: LabState) -> str:
         error = f.get("error") or {}
         kind = "failure"
         head = f"{f['status']}: the run of {_when(f['started'])} failed" + ("; showing the last good run" if state.good else "")
-        lines.append(f"Cell {error.get('cell')}: `{escape(str(error.get('ename')))}: {escape(str(error.get('evalue')))}`")
+        message = f"{error.get('ename')}: {error.get('evalue')}"
+        lines.append(f"Cell {error.get('cell')}: {code_span(message)}")
     if state.stale:
         lines.append("Stale: " + escape("; ".join(state.stale)) + ". Run `studylog run --profile full` to refresh.")
         if kind == "success":
@@ -202,6 +204,16 @@ def _when(iso: str) -> str:
         return dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
     except ValueError:
         return iso
+
+
+def code_span(text: str) -> str:
+    """`text` as a Markdown code span, shown exactly as written: a code span escapes its own
+    contents (so nothing is HTML-escaped here), its fence is one backtick longer than any
+    run inside, and line breaks become spaces (a code span's own rule) so it stays on one line."""
+    text = " ".join(text.splitlines())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def escape(value: str) -> str:

@@ -56,7 +56,7 @@ def render_pages(entries: list[LogEntry], labs: list[LabState], root: Path, plot
 
 def post_page(entry: LogEntry) -> str:
     """The page handed to mkdocs-material's blog plugin for one log entry."""
-    meta = {k: v for k, v in entry.extra.items() if k not in ENGINE_KEYS}
+    meta = {k: escaped(v) for k, v in entry.extra.items() if k not in ENGINE_KEYS}
     # The blog plugin sorts naive and aware datetimes together and fails on a mix, and its
     # URLs use the date: keep the wall-clock time as written, without the offset. Besides
     # the author's own extra keys, only keys the engine reads are written (it parses this
@@ -71,6 +71,17 @@ def post_page(entry: LogEntry) -> str:
         meta["draft"] = True
     front = yaml.dump(meta, Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n{with_excerpt(entry.body).strip()}\n{_lab_links(entry)}"
+
+
+def escaped(value: object) -> object:
+    """Every string in a front-matter value (lists and mappings included) HTML-escaped."""
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, list):
+        return [escaped(item) for item in value]
+    if isinstance(value, dict):
+        return {key: escaped(item) for key, item in value.items()}
+    return value
 
 
 def with_excerpt(body: str) -> str:
