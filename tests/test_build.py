@@ -245,3 +245,25 @@ def test_a_second_build_refuses_while_one_runs(maker):
     assert result.exit_code == 1
     assert "is running in this project" in result.output
     assert CliRunner().invoke(main, ["--root", str(maker.root), "build"]).exit_code == 0
+
+
+def test_future_entries_math_per_entry_and_files_beside_an_entry(maker):
+    maker.log("2026-03-01-prices.md", "title: Prices", "It cost $5, then $x$ became $y$.\n\nCode `$z$` stays.\n")
+    maker.log("2026-03-02-formula.md", "title: Formula\nmath: true", "Inline $a^2$ here.\n")
+    maker.log("2099-01-01-later.md", "title: Written ahead")
+    maker.log("2026-03-03-figures.md", "title: Figures", "![ring](assets/ring.png) ![own](2026-03-03-figures/own.png)\n")
+    for folder, name in (("assets", "ring.png"), ("2026-03-03-figures", "own.png")):
+        (maker.root / "logs" / folder).mkdir()
+        (maker.root / "logs" / folder / name).write_bytes(b"\x89PNG fake")
+    done = build(maker.project)
+    site = maker.root / "site"
+    assert done.posts == 3 and not (site / "2099").exists()
+    prices = (site / "2026/03/01/prices/index.html").read_text(encoding="utf-8")
+    assert "arithmatex" not in prices and "$x$ became $y$" in prices and "<code>$z$</code>" in prices
+    assert 'class="arithmatex"' in (site / "2026/03/02/formula/index.html").read_text(encoding="utf-8")
+    figures = (site / "2026/03/03/figures/index.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="([^"]+)"', figures)
+    assert len(images) == 2
+    for src in images:
+        assert (site / "2026/03/03/figures" / src).resolve().is_file(), src
+    assert build(maker.project, future=True).posts == 4 and (site / "2099/01/01/later/index.html").exists()

@@ -108,3 +108,17 @@ def test_labs_index_headline_is_the_first_two_metrics_the_lab_recorded(maker):
     assert cli(maker, "build").exit_code == 0
     html = page(maker, "labs/index.html")
     assert "zeta = 1 x; alpha = 2 x" in html and "beta" not in html
+
+
+@pytest.mark.parametrize("header, message", [
+    ('# %% timeout_s="2h"', "timeout_s='2h': a cell's timeout is a positive whole number of seconds"),
+    ("# %% timeout_s=2h", "cell option 'timeout_s=2h' cannot be read"),
+    ("# %% timeout_s=0", "timeout_s=0: a cell's timeout is a positive whole number"),
+])
+def test_a_cell_timeout_is_checked(maker, header, message):
+    path = maker.lab("slow")
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{header}\nprint('late')\n", encoding="utf-8")
+    line = path.read_text(encoding="utf-8").splitlines().index(header) + 1
+    result = cli(maker, "check")
+    assert result.exit_code == 1
+    assert f"labs/slow.py:{line}: {message}" in result.output

@@ -86,13 +86,12 @@ def test_labs_names_existing_labs(maker):
 # Each rule: the file, its content, and the expected `path:line: message` fragment.
 BAD = [
     ("yaml syntax", "2026-03-01-x.md", "---\ntitle: X\ndate: 2026-03-01\ntags: [a, b\n---\n", 5, "YAML syntax error"),
-    ("missing title", "2026-03-01-x.md", "---\ndate: 2026-03-01\n---\n", 1, "title is missing"),
-    ("empty title", "2026-03-01-x.md", "---\ntitle: '  '\ndate: 2026-03-01\n---\n", 2, "title is missing or empty"),
-    ("missing date", "2026-03-01-x.md", "---\ntitle: X\n---\n", 1, "date is missing"),
+    ("empty title", "2026-03-01-x.md", "---\ntitle: '  '\ndate: 2026-03-01\n---\n", 2, "title is empty"),
     ("invalid date", "2026-03-01-x.md", "---\ntitle: X\ndate: soon\n---\n", 3, "invalid date"),
     ("impossible date", "2026-03-01-x.md", "---\ntitle: X\ndate: 2026-02-30\n---\n", 3, "invalid value: day is out of range"),
     ("date mismatch", "2026-03-01-x.md", "---\ntitle: X\ndate: 2026-03-02\n---\n", 3, "does not match the file name"),
     ("bad file name", "notes.md", "---\ntitle: X\ndate: 2026-03-01\n---\n", 1, "file name must be YYYY-MM-DD-slug.md"),
+    ("not markdown", "2026-03-01-x.txt", "---\ntitle: X\ndate: 2026-03-01\n---\n", 1, "file name must be"),
     ("no slug", "2026-03-01.md", "---\ntitle: X\ndate: 2026-03-01\n---\n", 1, "file name must be"),
     ("bad file date", "2026-13-01-x.md", "---\ntitle: X\ndate: 2026-03-01\n---\n", 1, "file name must be"),
     ("tags mapping", "2026-03-01-x.md", "---\ntitle: X\ndate: 2026-03-01\ntags: {a: 1}\n---\n", 4, "tags must be a list"),
@@ -135,7 +134,7 @@ def test_two_entries_with_the_same_url(maker):
 
 
 def test_every_problem_in_one_pass(maker):
-    maker.raw_log("2026-03-01-a.md", "---\ndate: 2026-03-01\ntags: {x: 1}\n---\n")
+    maker.raw_log("2026-03-01-a.md", "---\ndate: 2026-03-01\ntags: {x: 1}\nmath: maybe\n---\n")
     maker.raw_log("2026-03-02-b.md", "")
     maker.raw_log("bad.md", "---\ntitle: X\n---\n")
     found = problems_of(maker)
@@ -149,3 +148,56 @@ def test_symlink_outside_project_refused(maker, tmp_path):
     (maker.root / "logs" / "2026-03-01-x.md").symlink_to(outside)
     (problem,) = problems_of(maker)
     assert "symlink points outside the project" in problem
+
+
+def test_a_jekyll_posts_folder_drops_in(maker):
+    """Jekyll's defaults: title from the slug, date from the file name, .markdown files,
+    `category`, `published: false`; front matter may be empty."""
+    maker.raw_log("2026-03-01-what-i-read.markdown", "---\n---\nBody.\n")
+    maker.raw_log("2026-03-02-ring.md", "---\nlayout: post\ncategory: notes\n---\nBody.\n")
+    maker.raw_log("2026-03-03-hidden.markdown", "---\ntitle: Hidden\npublished: false\n---\n")
+    result = check_project(maker.project)
+    assert not result.problems and not result.warnings, (result.problems, result.warnings)
+    first, ring, hidden = result.entries
+    assert (first.title, first.date, first.url) == ("What I Read", dt.datetime(2026, 3, 1), "2026/03/01/what-i-read/")
+    assert ring.categories == ("notes",) and ring.layout == "post" and "category" not in ring.extra
+    assert hidden.draft
+
+
+@pytest.mark.parametrize("front, line, message", [
+    ("tittle: X", 2, "unknown key 'tittle': did you mean 'title'?"),
+    ("drafts: true", 2, "unknown key 'drafts': did you mean 'draft'?"),
+    ("tag: [a]", 2, "unknown key 'tag': did you mean 'tags'?"),
+    ("tags: rl, ppo", 2, "tags: 'rl, ppo' is split at spaces, so the commas stay in the names; write a list: tags: [rl, ppo]"),
+    ("permalink: /x/", 2, "permalink is not supported"),
+])
+def test_doubtful_keys_are_warned_with_a_suggestion_and_still_published(maker, front, line, message):
+    maker.raw_log("2026-03-01-x.md", f"---\n{front}\n---\n")
+    result = check_project(maker.project)
+    assert not result.problems and len(result.entries) == 1
+    (warning,) = result.warnings
+    assert str(warning).startswith(f"logs/2026-03-01-x.md:{line}: warning: {message}"), str(warning)
+
+
+def test_plain_extra_keys_are_not_warned(maker):
+    maker.log("2026-03-01-x.md", "title: X\nauthor: me\ncomments: true\nimage: a.png\nexcerpt: E")
+    assert check_project(maker.project).warnings == ()
+
+
+def test_editor_backups_and_asset_folders_are_not_entries(maker):
+    maker.log("2026-03-01-x.md", "title: X")
+    for name in ("2026-03-01-x.md~", "#2026-03-01-x.md#", ".2026-03-01-x.md.swp"):
+        (maker.root / "logs" / name).write_text("garbage", encoding="utf-8")
+    (maker.root / "logs" / "assets").mkdir()
+    (maker.root / "logs" / "assets" / "fig.png").write_bytes(b"\x89PNG")
+    result = check_project(maker.project)
+    assert not result.problems and not result.warnings and len(result.entries) == 1
+
+
+def test_the_schema_is_the_readme_table():
+    from pathlib import Path
+
+    from studylog.logs import schema_table
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert schema_table() in readme, "README's front-matter table differs from logs.SCHEMA: paste schema_table()"

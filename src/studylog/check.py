@@ -15,8 +15,9 @@ from .project import Project
 @dataclass(frozen=True)
 class CheckResult:
     entries: tuple[LogEntry, ...]  # every valid entry, drafts included, oldest first
-    problems: tuple[Problem, ...]
+    problems: tuple[Problem, ...]  # errors: nothing is published while one stands
     labs: tuple[Lab, ...] = ()  # every valid lab, by name
+    warnings: tuple[Problem, ...] = ()  # reported, but they do not stop publishing
 
 
 def check_project(project: Project, memo: Memo | None = None) -> CheckResult:
@@ -39,7 +40,8 @@ def check_project(project: Project, memo: Memo | None = None) -> CheckResult:
     problems.extend(_unknown_labs(entries, project.lab_names()))
     problems.extend(_url_collisions(entries))
     entries.sort(key=lambda e: (e.date.replace(tzinfo=None), e.path.name))
-    return CheckResult(tuple(entries), tuple(sorted(problems)), tuple(labs))
+    errors = sorted(p for p in problems if not p.warning)
+    return CheckResult(tuple(entries), tuple(errors), tuple(labs), tuple(sorted(p for p in problems if p.warning)))
 
 
 def _inputs(project: Project, folder: Path, pattern: str, problems: list[Problem]) -> list[Path]:
@@ -50,9 +52,15 @@ def _inputs(project: Project, folder: Path, pattern: str, problems: list[Problem
     for path in sorted(folder.glob(pattern)):
         if path.is_symlink() and not path.resolve().is_relative_to(project.root):
             problems.append(Problem(project.rel(path), 1, "symlink points outside the project; copy the file in instead"))
-        elif path.is_file() and not path.name.startswith((".", "_")):
+        elif path.is_file() and not _ignored(path.name):
             paths.append(path)
     return paths
+
+
+def _ignored(name: str) -> bool:
+    """Hidden files, Jekyll's `_` files, and editors' backups (`x.md~`, Emacs' `#x.md#`, Vim's
+    `.x.md.swp`, hidden already): never an entry or a lab, never a problem."""
+    return name.startswith((".", "_")) or name.endswith("~") or (name.startswith("#") and name.endswith("#"))
 
 
 def _unknown_labs(entries: list[LogEntry], labs: set[str]) -> list[Problem]:

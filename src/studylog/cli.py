@@ -56,10 +56,17 @@ def _project(ctx: click.Context) -> Project:
 def check(ctx: click.Context) -> None:
     """Validate every log entry; print each problem as path:line: message."""
     result = check_project(_project(ctx))
+    _warn(result.warnings)
     if result.problems:
         raise ProblemsFound(list(result.problems))
     drafts = sum(e.draft for e in result.entries)
-    click.echo(f"{len(result.entries)} logs checked ({drafts} drafts): no problems")
+    warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+    click.echo(f"{len(result.entries)} logs checked ({drafts} drafts): no problems{warned}")
+
+
+def _warn(warnings) -> None:
+    for warning in warnings:
+        click.echo(str(warning), err=True)
 
 
 @main.command()
@@ -79,18 +86,20 @@ def new(ctx: click.Context, title: str, date_: dt.datetime | None, tags: tuple[s
 @main.command()
 @click.option("--engine", type=click.Choice(ENGINES), default="mkdocs", show_default=True, help="Site engine.")
 @click.option("--drafts", is_flag=True, help="Include draft entries.")
+@click.option("--future", is_flag=True, help="Include entries dated after now.")
 @click.option("--no-execute", is_flag=True, help="Publish stored lab results as they are, marking stale ones.")
 @click.option("--strict", "strict_labs", is_flag=True, help="Fail when a lab's latest full run failed.")
 @click.pass_context
-def build(ctx: click.Context, engine: str, drafts: bool, no_execute: bool, strict_labs: bool) -> None:
+def build(ctx: click.Context, engine: str, drafts: bool, future: bool, no_execute: bool, strict_labs: bool) -> None:
     """Run stale labs (full profile), then build the site into site/ (broken links fail)."""
     project = _project(ctx)
     with project_lock(project, "build"):
-        _build(project, engine, drafts, no_execute, strict_labs)
+        _build(project, engine, drafts, no_execute, strict_labs, future)
 
 
-def _build(project: Project, engine: str, drafts: bool, no_execute: bool, strict_labs: bool) -> None:
+def _build(project: Project, engine: str, drafts: bool, no_execute: bool, strict_labs: bool, future: bool = False) -> None:
     result = checked(project)  # logs too: a typo should stop the build before labs run for minutes
+    _warn(result.warnings)
     if not no_execute:
         stale = stale_labs(project, result.labs)
         if stale:
@@ -98,22 +107,23 @@ def _build(project: Project, engine: str, drafts: bool, no_execute: bool, strict
             with report.live_progress() as progress:
                 outcomes = run_labs(project, stale, PUBLISHED_PROFILE, progress=progress)
             report.print_outcomes(outcomes)
-    done = build_site(project, engine=engine, drafts=drafts, strict_labs=strict_labs, result=result)
+    done = build_site(project, engine=engine, drafts=drafts, strict_labs=strict_labs, result=result, future=future)
     click.echo(
         f"built {project.rel(project.site_dir)}/ with {engine}: {done.posts} logs, {done.labs} labs"
-        + (f", {done.drafts_left_out} drafts left out" if done.drafts_left_out else "")
+        + (f", {done.drafts_left_out} drafts or future entries left out" if done.drafts_left_out else "")
     )
 
 
 @main.command()
 @click.option("--engine", type=click.Choice(ENGINES), default="mkdocs", show_default=True, help="Site engine.")
 @click.option("--drafts", is_flag=True, help="Include draft entries.")
+@click.option("--future", is_flag=True, help="Include entries dated after now.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, help="Port to bind.")
 @click.pass_context
-def serve(ctx: click.Context, engine: str, drafts: bool, host: str, port: int) -> None:
+def serve(ctx: click.Context, engine: str, drafts: bool, future: bool, host: str, port: int) -> None:
     """Serve the site with live reload; an edited log reaches the open page."""
-    serving.serve(_project(ctx), engine=engine, drafts=drafts, host=host, port=port, echo=click.echo)
+    serving.serve(_project(ctx), engine=engine, drafts=drafts, host=host, port=port, echo=click.echo, future=future)
 
 
 def _labs(project: Project, names: tuple[str, ...]):

@@ -76,7 +76,7 @@ def read_lab(path: Path, shown_as: Path) -> tuple[Lab | None, list[Problem]]:
         elif key == "summary" and "\n" in value.strip():
             problems.append(Problem(shown_as, header_line, "lab summary must be one line"))
     parameters, found = _parameters(notebook, lines, shown_as)
-    problems += found
+    problems += found + _cell_options(notebook, lines, shown_as)
     profiles = meta.get("profiles")
     profile_line = _line_of(lines, r"^#\s+profiles:") or header_line
     if not isinstance(profiles, dict):
@@ -117,6 +117,24 @@ def _parameters(notebook: NotebookNode, lines: list[str], shown_as: Path) -> tup
             return None, [Problem(shown_as, line + statement.lineno, "the parameters cell holds only `name = value` lines")]
         parameters[target.id] = ast.get_source_segment(cells[0].source, statement.value) or ""
     return parameters, []
+
+
+def _cell_options(notebook: NotebookNode, lines: list[str], shown_as: Path) -> list[Problem]:
+    """A cell's `timeout_s` (`# %% timeout_s=7200`) must be a positive whole number of
+    seconds; a header option Jupytext could not read (`timeout_s=2h`) is reported, not ignored."""
+    headers = [i for i, line in enumerate(lines, start=1) if line.startswith("# %%")]
+    unmarked = max(0, len(notebook.cells) - len(headers))  # cells before the first `# %%` have no header
+    problems = []
+    for line, cell in zip(headers, notebook.cells[unmarked:]):
+        garbled = cell.metadata.get("incorrectly_encoded_metadata")
+        if garbled is not None:
+            problems.append(Problem(shown_as, line, f"cell option {garbled!r} cannot be read: write name=value "
+                                                    "with a number, true/false or a quoted string"))
+        timeout = cell.metadata.get("timeout_s")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0):
+            problems.append(Problem(shown_as, line, f"timeout_s={timeout!r}: a cell's timeout is a positive whole "
+                                                    "number of seconds, e.g. timeout_s=7200"))
+    return problems
 
 
 def _line_of(lines: list[str], pattern: str) -> int | None:

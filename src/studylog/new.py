@@ -11,7 +11,7 @@ import yaml
 from slugify import slugify
 
 from .errors import StudylogError
-from .logs import LAB_NAME
+from .logs import LAB_NAME, SCHEMA
 from .project import Project
 
 SKELETON = """
@@ -39,12 +39,11 @@ def new_entry(
     for lab in labs:
         if not LAB_NAME.match(lab) or lab not in known:
             raise StudylogError(f"--lab {lab!r} names no lab (no labs/{lab}.py)")
-    front: dict[str, object] = {"title": title, "date": date}
-    if tags:
-        front["tags"] = list(tags)
-    if labs:
-        front["labs"] = list(labs)
-    text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + SKELETON
+    given: dict[str, object] = {"title": title, "date": date, "tags": list(tags), "labs": list(labs)}
+    front = {key.name: given[key.name] for key in SCHEMA if given.get(key.name)}  # in the schema's order
+    others = ", ".join(key.name for key in SCHEMA if key.name not in front)
+    text = ("---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True)
+            + f"# other keys: {others} (README, Writing)\n---\n" + SKELETON)
     path = project.logs_dir / f"{date.isoformat()}-{slug}.md"
     _create_exclusively(path, text)
     return path

@@ -30,6 +30,9 @@ ENGINE_KEYS = frozenset({"authors", "pin", "links", "readtime", "template", "hid
 MATHJAX = files("mathjax") / "static" / "mathjax" / "es5" / "tex-svg.js"
 SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 FENCE_OPEN = re.compile(r"^\s*(`{3,}|~{3,})")
+INDENTED_CODE = re.compile(r"^( {4}|\t)")
+CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)")
+UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
 
 Content = str | bytes | Path  # text, data, or a file to copy
 
@@ -44,6 +47,7 @@ def render_pages(entries: list[LogEntry], labs: list[LabState], root: Path, plot
         for entry in entries
     }
     pages.update(tag_pages(entries))
+    pages.update(entry_files(entries, root))
     for state in labs:
         pages.update(lab_files(state, root / state.lab.path, plot_cache))
     if labs:
@@ -52,6 +56,27 @@ def render_pages(entries: list[LogEntry], labs: list[LabState], root: Path, plot
     for asset in ("mathjax-config.js", "studylog.css"):
         pages[f"{ASSETS_DIR}/{asset}"] = (files("studylog") / "assets" / asset).read_text(encoding="utf-8")
     return pages
+
+
+def entry_files(entries: list[LogEntry], root: Path) -> dict[str, Path]:
+    """The files entries use (images, data), copied beside their pages so that a link
+    written relative to the entry works: everything in `logs/assets/`, and in a folder named
+    like a published entry (`logs/2026-03-01-first/` for `logs/2026-03-01-first.md`). Hidden
+    files, Markdown files (the engine would publish them as posts) and links leading out of
+    the project are left out."""
+    logs = root / "logs"
+    folders = [logs / "assets", *(root / entry.path.parent / entry.path.stem for entry in entries)]
+    found: dict[str, Path] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(logs)
+            if (path.is_file() and path.suffix not in (".md", ".markdown")
+                    and not any(part.startswith(".") for part in relative.parts)
+                    and path.resolve().is_relative_to(root.resolve())):
+                found[f"{POSTS_DIR}/{relative.as_posix()}"] = path
+    return found
 
 
 def post_page(entry: LogEntry) -> str:
@@ -70,7 +95,35 @@ def post_page(entry: LogEntry) -> str:
     if entry.draft:
         meta["draft"] = True
     front = yaml.dump(meta, Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
-    return f"---\n{front}---\n\n{with_excerpt(entry.body).strip()}\n{_lab_links(entry)}"
+    body = entry.body if entry.math else literal_dollars(entry.body)
+    return f"---\n{front}---\n\n{with_excerpt(body).strip()}\n{_lab_links(entry)}"
+
+
+def literal_dollars(body: str) -> str:
+    """The body with every `$` outside code escaped (`\\$`), so the math extension, which
+    runs on every page, leaves it a dollar sign: an entry without `math: true` has no math.
+    Code (fenced blocks, indented blocks after a blank line, inline spans) is left as written,
+    since an escape would show there."""
+    lines, fence, previous_blank = [], None, True
+    for line in body.splitlines(keepends=True):
+        opened = FENCE_OPEN.match(line)
+        if fence:
+            fence = None if line.strip().startswith(fence) else fence
+        elif opened:
+            fence = opened.group(1)
+        elif not (previous_blank and INDENTED_CODE.match(line)):
+            line = _outside_code_spans(line)
+        previous_blank = not line.strip() or (previous_blank and bool(INDENTED_CODE.match(line)))
+        lines.append(line)
+    return "".join(lines)
+
+
+def _outside_code_spans(line: str) -> str:
+    out, start = [], 0
+    for span in CODE_SPAN.finditer(line):  # code spans are kept as written
+        out += [UNESCAPED_DOLLAR.sub(r"\\$", line[start : span.start()]), span.group()]
+        start = span.end()
+    return "".join(out + [UNESCAPED_DOLLAR.sub(r"\\$", line[start:])])
 
 
 def escaped(value: object) -> object:

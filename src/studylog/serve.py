@@ -29,8 +29,8 @@ DEBOUNCE_S = 0.1
 class _Regenerate(FileSystemEventHandler):
     """Regenerates the pages shortly after the last change in a burst (editors save in steps)."""
 
-    def __init__(self, project: Project, drafts: bool, echo: Callable[[str], None]):
-        self.project, self.drafts, self.echo = project, drafts, echo
+    def __init__(self, project: Project, drafts: bool, echo: Callable[[str], None], future: bool = False):
+        self.project, self.drafts, self.future, self.echo = project, drafts, future, echo
         self.memo = Memo()  # what the last regeneration read and wrote
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
@@ -51,7 +51,7 @@ class _Regenerate(FileSystemEventHandler):
 
     def _regenerate(self) -> None:
         try:
-            done = generate(self.project, self.drafts, memo=self.memo)
+            done = generate(self.project, self.drafts, memo=self.memo, future=self.future)
         except ProblemsFound as err:
             for problem in err.problems:
                 self.echo(str(problem))
@@ -61,10 +61,11 @@ class _Regenerate(FileSystemEventHandler):
             self.echo(f"regenerated {len(done.changed)} page(s)")
 
 
-def serve(project: Project, engine: str, drafts: bool, host: str, port: int, echo: Callable[[str], None]) -> None:
+def serve(project: Project, engine: str, drafts: bool, host: str, port: int, echo: Callable[[str], None],
+          future: bool = False) -> None:
     """Serve until interrupted."""
-    handler = _Regenerate(project, drafts, echo)
-    generate(project, drafts, memo=handler.memo)
+    handler = _Regenerate(project, drafts, echo, future)
+    generate(project, drafts, memo=handler.memo, future=future)
     config = write_engine_config(project, project.work_dir / "serve-site", drafts, engine)
     address = f"{host}:{port}"
     # MkDocs 1.6.1 leaves live reload off with recent click unless asked explicitly.

@@ -6,6 +6,7 @@ and hands rendering to the engine. It never executes a lab.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,7 @@ class Generated:
     """What one generation pass published."""
 
     posts: int
-    drafts_left_out: int
+    drafts_left_out: int  # drafts, and entries dated in the future
     labs: int
     changed: tuple[str, ...]
     failed_labs: tuple[str, ...] = ()  # labs whose latest published run failed
@@ -49,16 +50,25 @@ def checked(project: Project, memo: Memo | None = None) -> CheckResult:
 
 
 def generate(project: Project, drafts: bool = False, result: CheckResult | None = None,
-             memo: Memo | None = None) -> Generated:
+             memo: Memo | None = None, future: bool = False) -> Generated:
     """Write the generated pages from `result` (checked here when not given). `serve` passes
-    the memo it keeps, so a regeneration redoes only what changed files feed."""
+    the memo it keeps, so a regeneration redoes only what changed files feed. Drafts and
+    entries dated after now are left out unless `drafts` or `future` asks for them (Jekyll)."""
     result = result or checked(project, memo)
-    published = [e for e in result.entries if drafts or not e.draft]
+    published = [e for e in result.entries if (drafts or not e.draft) and (future or not is_future(e))]
     labs = [lab_state(project, lab, published) for lab in sorted(result.labs, key=lambda lab: lab.name)]
     pages = render_pages(published, labs, project.root, project.work_dir / "plots", memo)
     changed = write_generated(project.site_src, pages, memo)
     failed = tuple(s.lab.name for s in labs if s.failure)
     return Generated(len(published), len(result.entries) - len(published), len(labs), tuple(changed), failed)
+
+
+def is_future(entry: LogEntry, now: dt.datetime | None = None) -> bool:
+    """Dated after now: an entry with an offset is compared in absolute time, one without
+    as wall-clock time on this machine (Jekyll compares with the site's time likewise)."""
+    if entry.date.tzinfo is None:
+        return entry.date > (now or dt.datetime.now())
+    return entry.date > (now or dt.datetime.now(dt.timezone.utc))
 
 
 def lab_state(project: Project, lab: Lab, entries: list[LogEntry]) -> LabState:
@@ -98,14 +108,14 @@ def engine_command(engine: str, verb: str, config: Path, *options: str) -> list[
 
 def build(
     project: Project, engine: str = "mkdocs", drafts: bool = False, strict_labs: bool = False,
-    result: CheckResult | None = None,
+    result: CheckResult | None = None, future: bool = False,
 ) -> Generated:
     """Generate pages and build the site into site/, replacing the old one only when done.
 
     `strict_labs`: fail instead of publishing a lab whose latest run failed. `result`: the
     project as already checked by the caller, so it is not parsed twice."""
     recover_dir(project.site_dir)  # a previous build stopped mid-swap: the old site comes back first
-    generated = generate(project, drafts, result)
+    generated = generate(project, drafts, result, future=future)
     if strict_labs and generated.failed_labs:
         raise StudylogError(f"latest full run failed for: {', '.join(generated.failed_labs)} (--strict)")
     staging = project.work_dir / "site.new"
