@@ -17,10 +17,12 @@ from .project import Project
 from .site import ENGINES, build as build_site, checked, stale_labs
 from . import report
 from .execute import DEFAULT_CELL_TIMEOUT_S
-from .freshness import stale_reasons
+from .freshness import environment_changes, stale_reasons
 from .runner import run_labs
 from .store import PUBLISHED_PROFILE, Corrupt, load
 from .sync import sync
+
+DEFAULT_PROFILE = "quick"  # run and status alike: the fast one; build runs full
 
 
 class _Group(click.Group):
@@ -141,17 +143,19 @@ def _labs(project: Project, names: tuple[str, ...]):
 
 @main.command()
 @click.argument("labs", nargs=-1)
-@click.option("--profile", default="quick", show_default=True, help="Parameter profile: quick (tests, CI) or full (published).")
+@click.option("--profile", default=DEFAULT_PROFILE, show_default=True, help="Parameter profile: quick (tests, CI) or full (published).")
 @click.option("--force", is_flag=True, help="Run even labs whose stored results are fresh.")
+@click.option("--env-changed", is_flag=True, help="Also run labs whose stored run used other package versions.")
 @click.option("-j", "--jobs", default=1, show_default=True, help="Labs to run at once.")
 @click.option("--timeout", "cell_timeout", default=DEFAULT_CELL_TIMEOUT_S, show_default=True, help="Seconds a cell may run.")
 @click.pass_context
-def run(ctx: click.Context, labs: tuple[str, ...], profile: str, force: bool, jobs: int, cell_timeout: int) -> None:
+def run(ctx: click.Context, labs: tuple[str, ...], profile: str, force: bool, env_changed: bool, jobs: int,
+        cell_timeout: int) -> None:
     """Execute labs whose stored results are stale (all named labs with --force)."""
     project = _project(ctx)
     chosen = _labs(project, labs)
     with project_lock(project, "run"), report.live_progress() as progress:
-        outcomes = run_labs(project, chosen, profile, force, jobs, cell_timeout, progress=progress)
+        outcomes = run_labs(project, chosen, profile, force, jobs, cell_timeout, progress=progress, env_changed=env_changed)
     report.print_outcomes(outcomes)
     if any(o.status not in ("ok", "cached") for o in outcomes):
         sys.exit(1)
@@ -159,14 +163,18 @@ def run(ctx: click.Context, labs: tuple[str, ...], profile: str, force: bool, jo
 
 @main.command()
 @click.argument("labs", nargs=-1)
-@click.option("--profile", default=PUBLISHED_PROFILE, show_default=True, help="Profile whose stored runs to check.")
+@click.option("--profile", default=DEFAULT_PROFILE, show_default=True, help="Profile whose stored runs to check.")
 @click.pass_context
 def status(ctx: click.Context, labs: tuple[str, ...], profile: str) -> None:
-    """List each lab as fresh or stale, and why."""
+    """List each lab as fresh or stale, and why; and what changed in the environment since."""
     project = _project(ctx)
+    click.echo(f"profile {profile}" + (f" (build publishes {PUBLISHED_PROFILE}: --profile {PUBLISHED_PROFILE})"
+                                       if profile != PUBLISHED_PROFILE else ""))
     for lab in _labs(project, labs):
         reasons = stale_reasons(project, lab, profile)
-        click.echo(f"{lab.name}: " + (f"stale ({'; '.join(reasons)})" if reasons else "fresh"))
+        changed = environment_changes(project, lab, profile)
+        env = f"; environment changed: {', '.join(changed)} (studylog run --env-changed)" if changed else ""
+        click.echo(f"{lab.name}: " + (f"stale ({'; '.join(reasons)})" if reasons else "fresh") + env)
 
 
 @main.command()

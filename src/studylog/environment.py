@@ -26,6 +26,11 @@ def describe(root: Path) -> dict[str, object]:
     }
 
 
+def versions() -> dict[str, str]:
+    """The interpreter's and the key packages' versions: what `status` compares."""
+    return {"python": platform.python_version(), **_versions()}
+
+
 def machine() -> dict[str, object]:
     return {
         "cpu": _cpu_model(),

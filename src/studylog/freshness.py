@@ -1,8 +1,11 @@
 """Whether a stored run is still valid, and if not, why.
 
 The inputs of a run: the lab's source, the profile's parameter values, the source of every
-project module the lab imports (transitively), and every data file the lab read while it
-ran (recorded then). The first three are known before running; data files only after.
+project module it imports, every data file it read and every folder it listed. The first
+three are known before running (imports found statically); what any of its processes read,
+imported or listed is recorded while it runs (`tracking`) and added after. The environment
+(interpreter, key packages) is not an input: a result stays a valid record of the versions it
+ran with, and a change is reported beside it (`environment_changes`), not re-run unless asked.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from .deps import file_digest, imported_files
+from .environment import versions
 from .labs import Lab
 from .project import Project
 from .store import Corrupt, load
+from .tracking import listing_digest
 
 
 def static_inputs(project: Project, lab: Lab, profile: str) -> dict[str, Any]:
@@ -25,6 +30,13 @@ def static_inputs(project: Project, lab: Lab, profile: str) -> dict[str, Any]:
         "parameters": lab.overrides(profile),
         "modules": {project.rel(p).as_posix(): file_digest(p) for p in sorted(modules)},
     }
+
+
+def with_recorded_reads(inputs: dict[str, Any], reads: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The run's inputs: those known before it, and what its processes recorded reading."""
+    modules = {**inputs["modules"], **reads.get("module", {})}
+    return {**inputs, "modules": dict(sorted(modules.items())), "data": dict(sorted(reads.get("data", {}).items())),
+            "listings": dict(sorted(reads.get("listing", {}).items()))}
 
 
 def stale_reasons(project: Project, lab: Lab, profile: str) -> list[str]:
@@ -42,9 +54,29 @@ def stale_reasons(project: Project, lab: Lab, profile: str) -> list[str]:
         reasons.append(f"{lab.path.as_posix()} changed")
     if before.get("parameters") != now["parameters"]:
         reasons.append(f"parameters of profile {profile!r} changed")
-    reasons += _changed_files("module", before.get("modules", {}), now["modules"])
-    reasons += _changed_files("data file", before.get("data", {}), _current_digests(project, before.get("data", {})))
+    recorded_modules = before.get("modules", {})
+    modules = {**_current_digests(project, recorded_modules, file_digest), **now["modules"]}
+    reasons += _changed_files("module", recorded_modules, modules)
+    reasons += _changed_files("data file", before.get("data", {}), _current_digests(project, before.get("data", {}), file_digest))
+    listings = before.get("listings", {})
+    reasons += _changed_files("folder", listings, _current_digests(project, listings, listing_digest))
     return reasons
+
+
+def environment_changes(project: Project, lab: Lab, profile: str) -> list[str]:
+    """How this interpreter and its key packages differ from those the stored run used,
+    e.g. "ray 2.60.0 → 2.61.0"."""
+    try:
+        stored = load(project, lab.name, profile)
+    except Corrupt:
+        return []
+    if stored is None:
+        return []
+    env = stored.record.get("environment", {})
+    before = {"python": env.get("python"), **env.get("packages", {})}
+    now = versions()
+    return [f"{name} {before.get(name) or 'absent'} → {now.get(name) or 'absent'}"
+            for name in sorted(before.keys() | now.keys()) if before.get(name) != now.get(name)]
 
 
 def _no_failure(project: Project, lab: Lab, profile: str) -> bool:
@@ -54,12 +86,14 @@ def _no_failure(project: Project, lab: Lab, profile: str) -> bool:
         return True
 
 
-def _current_digests(project: Project, recorded: dict[str, str]) -> dict[str, str]:
+def _current_digests(project: Project, recorded: dict[str, str], digest) -> dict[str, str]:
+    """Today's digests of the recorded inputs that still exist."""
     current = {}
     for name in recorded:
-        path = project.root / name
-        if path.is_file():
-            current[name] = file_digest(path)
+        try:
+            current[name] = digest(project.root / name)
+        except OSError:  # gone, or no longer a file (or a folder)
+            continue
     return current
 
 
@@ -67,9 +101,9 @@ def _changed_files(kind: str, before: dict[str, str], now: dict[str, str]) -> li
     reasons = []
     for name in sorted(before.keys() | now.keys()):
         if name not in now:
-            reasons.append(f"{kind} {name} is gone" if kind == "data file" else f"no longer imports {name}")
+            reasons.append(f"no longer imports {name}" if kind == "module" else f"{kind} {name} is gone")
         elif name not in before:
             reasons.append(f"now imports {name}")
         elif before[name] != now[name]:
-            reasons.append(f"{kind} {name} changed")
+            reasons.append(f"{kind} {name} changed" + (" (a file was added, removed or renamed)" if kind == "folder" else ""))
     return reasons

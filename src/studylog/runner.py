@@ -11,10 +11,9 @@ from typing import Any
 
 import nbformat
 
-from .deps import file_digest
 from .environment import describe
 from .execute import DEFAULT_CELL_TIMEOUT_S, execute
-from .freshness import stale_reasons, static_inputs
+from .freshness import environment_changes, stale_reasons, static_inputs, with_recorded_reads
 from .labs import Lab
 from .project import Project
 from .store import Corrupt, load, save
@@ -47,8 +46,10 @@ def run_labs(
     cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S,
     tolerance: float = DEFAULT_TOLERANCE,
     progress: Progress | None = None,
+    env_changed: bool = False,
 ) -> list[Outcome]:
-    """Run every stale lab (every lab with `force`); one lab's failure does not stop the others."""
+    """Run every stale lab (every lab with `force`; with `env_changed`, also those whose stored
+    run used other versions); one lab's failure does not stop the others."""
     lock = threading.Lock()  # history files and progress lines are shared
     environment: dict[str, Any] = {}
 
@@ -60,6 +61,9 @@ def run_labs(
 
     def one(lab: Lab) -> Outcome:
         reasons = ["forced"] if force else stale_reasons(project, lab, profile)
+        if env_changed and not reasons:
+            changed = environment_changes(project, lab, profile)
+            reasons = [f"environment changed: {', '.join(changed)}"] if changed else []
         if not reasons:
             return Outcome(lab.name, "cached")
         if progress:
@@ -78,7 +82,7 @@ def _run_one(project, lab, profile, reasons, environment, cell_timeout_s, tolera
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     on_cell = (lambda index: progress(lab.name, f"cell {index}")) if progress else None
     result = execute(project, lab, profile, cell_timeout_s, on_cell=on_cell)
-    inputs["data"] = {name: file_digest(project.root / name) for name in result.reads if (project.root / name).is_file()}
+    inputs = with_recorded_reads(inputs, result.reads)
     record = {
         "lab": lab.name,
         "profile": profile,

@@ -1,0 +1,10 @@
+"""Started by every Python process of a lab run (studylog.tracking puts this folder first on
+PYTHONPATH): record what the process reads. A process that cannot import studylog (another
+interpreter) runs untracked rather than failing."""
+
+try:
+    from studylog.tracking import watch_from_environment
+except ImportError:
+    pass
+else:
+    watch_from_environment()
