@@ -109,7 +109,7 @@ def test_force_reruns_fresh_labs(project):
 def test_failing_hanging_and_dying_labs_are_reported_and_others_run(maker):
     maker.lab("raises", body="x = 1\nraise ValueError('boom in the lab')")
     maker.lab("hangs", body="import time\ntime.sleep(60)")
-    maker.lab("dies", body="import os\nos._exit(3)")
+    maker.lab("dies", body="import os, sys\nprint('last words', file=sys.__stderr__, flush=True)\nos._exit(3)")
     maker.lab("fine", body="print('fine')")
     outcomes = {o.lab: o for o in run_labs(maker.project, labs_of(maker, "raises", "hangs", "dies", "fine"), cell_timeout_s=3, jobs=2)}
     assert {k: o.status for k, o in outcomes.items()} == {"raises": "failed", "hangs": "timeout", "dies": "died", "fine": "ok"}
@@ -117,6 +117,7 @@ def test_failing_hanging_and_dying_labs_are_reported_and_others_run(maker):
     assert any("boom in the lab" in line for line in outcomes["raises"].error["traceback"])
     # Cells: 0 title, 1 parameters, 2 injected parameters, 3 the lab's body.
     assert [outcomes[name].error["cell"] for name in ("raises", "hangs", "dies")] == [3, 3, 3]
+    assert "last words" in outcomes["dies"].error["log_tail"]  # the kernel's own output, kept
     failure = load(maker.project, "raises", "quick", failure=True)
     assert failure.record["status"] == "failed"
     assert load(maker.project, "raises", "quick") is None
