@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import html
 import re
 from html.parser import HTMLParser
@@ -267,3 +269,11 @@ def test_future_entries_math_per_entry_and_files_beside_an_entry(maker):
     for src in images:
         assert (site / "2026/03/03/figures" / src).resolve().is_file(), src
     assert build(maker.project, future=True).posts == 4 and (site / "2099/01/01/later/index.html").exists()
+
+
+@pytest.mark.parametrize("built", ["mkdocs"], indirect=True)
+def test_feed_dates_keep_the_authors_offset(built):
+    _, site = built
+    items = {item.findtext("title"): item for item in ElementTree.parse(site / "feed_rss_created.xml").getroot().iter("item")}
+    published = email.utils.parsedate_to_datetime(items["Ring math"].findtext("pubDate"))
+    assert published == dt.datetime(2026, 3, 2, 20, 0, tzinfo=dt.timezone.utc)  # 21:00 at +01:00

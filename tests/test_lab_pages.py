@@ -122,3 +122,9 @@ def test_a_cell_timeout_is_checked(maker, header, message):
     result = cli(maker, "check")
     assert result.exit_code == 1
     assert f"labs/slow.py:{line}: {message}" in result.output
+
+
+def test_a_lab_named_index_is_refused(maker):
+    maker.lab("index")
+    result = cli(maker, "check")
+    assert result.exit_code == 1 and "labs/index.py:1: a lab cannot be named 'index'" in result.output

@@ -137,3 +137,14 @@ def test_a_changed_environment_is_shown_and_reruns_only_when_asked(project):
     assert run(project, "env") == {"env": "cached"}
     assert run(project, "env", env_changed=True) == {"env": "ok"}
     assert "environment changed" not in status(project)
+
+
+def test_hashed_files_are_checked_out_without_line_ending_conversion():
+    """A checkout with core.autocrlf would otherwise change every lab's digest."""
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).parents[1]
+    paths = ["labs/actors.py", "src/distrl/policy.py", "results/actors/run.json", "results/actors/x.ipynb", "logs/x.md"]
+    shown = subprocess.run(["git", "check-attr", "eol", "--", *paths], cwd=repo, capture_output=True, text=True, check=True)
+    assert shown.stdout.splitlines() == [f"{path}: eol: lf" for path in paths]

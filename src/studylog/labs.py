@@ -31,6 +31,7 @@ from .errors import Problem
 
 REQUIRED_PROFILES = ("quick", "full")
 PARAMETERS_TAG = "parameters"
+RESERVED_NAMES = ("index",)  # the site's labs/index.md lists the labs
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ def read_notebook(path: Path) -> NotebookNode:
 
 def read_lab(path: Path, shown_as: Path) -> tuple[Lab | None, list[Problem]]:
     """Read and validate one lab; return it, or None and every problem found."""
+    if path.stem in RESERVED_NAMES:
+        return None, [Problem(shown_as, 1, f"a lab cannot be named {path.stem!r}: the site's labs/{path.stem}.md is "
+                                           "the labs index; rename the file")]
     try:
         text = path.read_text(encoding="utf-8")
         notebook = jupytext.reads(text, fmt="py:percent")

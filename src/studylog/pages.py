@@ -87,6 +87,7 @@ def post_page(entry: LogEntry) -> str:
     # the author's own extra keys, only keys the engine reads are written (it parses this
     # front matter twice a page).
     meta.update(title=escape(entry.title), date=entry.date.replace(tzinfo=None), slug=entry.slug)
+    meta["feed_date"] = entry.date  # the feed's: with the author's offset, when one was written
     for key, values in (("tags", entry.tags), ("categories", entry.categories)):
         if values:
             meta[key] = [escape(value) for value in values]

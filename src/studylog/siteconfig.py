@@ -117,7 +117,7 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
                     # Whole posts in the feed, from the HTML already rendered; an abstract
                     # would convert every post's Markdown once more (2 s at 3650 posts).
                     "abstract_chars_count": -1,
-                    "date_from_meta": {"as_creation": "date"},
+                    "date_from_meta": {"as_creation": "feed_date"},
                 }
             },
         ],
