@@ -121,7 +121,7 @@ def test_regenerating_with_a_memo_redoes_only_what_changed(maker):
     assert generate(maker.project, memo=memo).changed == ("posts/2026-03-02-ring-math.md",)
     # A log made invalid is reported, not remembered as good; fixed again, it is read again.
     original = log.read_text(encoding="utf-8")
-    log.write_text(original.replace("title: Reading RLlib\n", ""), encoding="utf-8")
+    log.write_text(original.replace("title: Reading RLlib\n", "title: [not, text]\n"), encoding="utf-8")
     with pytest.raises(ProblemsFound):
         generate(maker.project, memo=memo)
     log.write_text(original.replace("A new paragraph.", "Another paragraph."), encoding="utf-8")
@@ -200,3 +200,20 @@ def test_an_engine_that_cannot_start_is_an_error(maker):
         )
     assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
     assert "mkdocs serve exited with status" in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize("served", ["mkdocs"], indirect=True)
+def test_serve_follows_new_results_and_settings_and_keeps_build_out(served):
+    maker, url, _ = served
+    studylog = [sys.executable, "-m", "studylog", "--root", str(maker.root)]
+    build = subprocess.run([*studylog, "build"], capture_output=True, text=True)
+    assert build.returncode == 1 and "studylog serve (pid" in build.stderr  # it would rewrite the served pages
+    lab_url = url + "labs/ring/"
+    assert "not run yet" in wait_for(lambda: fetch(lab_url), 30, "the lab page")
+    ran = subprocess.run([*studylog, "run", "ring", "--profile", "full"], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stdout + ran.stderr  # runs may go on while serving
+    wait_for(lambda: "ok · profile full" in (fetch(lab_url) or ""), 30, "the new results to be served")
+    settings = maker.root / "mkdocs.yml"
+    settings.write_text(settings.read_text(encoding="utf-8").replace("site_name:", "site_name: Renamed live #"),
+                        encoding="utf-8")
+    wait_for(lambda: "Renamed live" in (fetch(url) or ""), 30, "the new site name to be served")

@@ -11,7 +11,7 @@ import click
 from . import serve as serving
 from .check import check_project
 from .errors import ProblemsFound, StudylogError
-from .lock import project_lock
+from .lock import SITE, STORE, project_lock
 from .new import new_entry
 from .project import Project
 from .site import ENGINES, build as build_site, checked, stale_labs
@@ -95,7 +95,7 @@ def new(ctx: click.Context, title: str, date_: dt.datetime | None, tags: tuple[s
 def build(ctx: click.Context, engine: str, drafts: bool, future: bool, no_execute: bool, strict_labs: bool) -> None:
     """Run stale labs (full profile), then build the site into site/ (broken links fail)."""
     project = _project(ctx)
-    with project_lock(project, "build"):
+    with project_lock(project, "build", STORE), project_lock(project, "build", SITE):
         _build(project, engine, drafts, no_execute, strict_labs, future)
 
 
@@ -125,7 +125,9 @@ def _build(project: Project, engine: str, drafts: bool, no_execute: bool, strict
 @click.pass_context
 def serve(ctx: click.Context, engine: str, drafts: bool, future: bool, host: str, port: int) -> None:
     """Serve the site with live reload; an edited log reaches the open page."""
-    serving.serve(_project(ctx), engine=engine, drafts=drafts, host=host, port=port, echo=click.echo, future=future)
+    project = _project(ctx)
+    with project_lock(project, "serve", SITE):
+        serving.serve(project, engine=engine, drafts=drafts, host=host, port=port, echo=click.echo, future=future)
 
 
 def _labs(project: Project, names: tuple[str, ...]):

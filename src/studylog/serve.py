@@ -1,9 +1,10 @@
 """`studylog serve`: the engine's dev server, fed by a watcher that regenerates pages.
 
-The engine watches site_src and reloads the browser when a page there changes; studylog
-watches logs/ and labs/ and regenerates the pages they feed (watchdog, which MkDocs itself
-uses), so an edited log reaches the open page. A log that stops being valid is reported
-and the last good pages stay served.
+The engine watches site_src and its config and reloads the browser when they change;
+studylog watches logs/, labs/ and results/ and regenerates the pages they feed (watchdog,
+which MkDocs itself uses), so an edited log or a lab's new results reach the open page; an
+edited mkdocs.yml is laid over studylog's defaults again into the engine's config. A log
+that stops being valid is reported and the last good pages stay served.
 """
 
 from __future__ import annotations
@@ -29,16 +30,23 @@ DEBOUNCE_S = 0.1
 class _Regenerate(FileSystemEventHandler):
     """Regenerates the pages shortly after the last change in a burst (editors save in steps)."""
 
-    def __init__(self, project: Project, drafts: bool, echo: Callable[[str], None], future: bool = False):
+    def __init__(self, project: Project, drafts: bool, echo: Callable[[str], None], future: bool = False,
+                 reconfigure: Callable[[], None] = lambda: None):
         self.project, self.drafts, self.future, self.echo = project, drafts, future, echo
+        self.reconfigure, self.config_changed = reconfigure, False  # applies a changed mkdocs.yml
         self.memo = Memo()  # what the last regeneration read and wrote
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._running = threading.Lock()  # one regeneration at a time: they share the memo and the files
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write") or Path(str(event.src_path)).name.startswith("."):
+        path = Path(str(event.src_path))
+        if event.event_type in ("opened", "closed_no_write") or path.name.startswith("."):
             return
+        if path.parent == self.project.root:  # the root is watched for the site's settings only
+            if path != self.project.user_config:
+                return
+            self.config_changed = True
         with self._lock:
             if self._timer:
                 self._timer.cancel()
@@ -51,11 +59,18 @@ class _Regenerate(FileSystemEventHandler):
 
     def _regenerate(self) -> None:
         try:
+            if self.config_changed:
+                self.config_changed = False
+                self.reconfigure()
+                self.echo("mkdocs.yml changed")
             done = generate(self.project, self.drafts, memo=self.memo, future=self.future)
         except ProblemsFound as err:
             for problem in err.problems:
                 self.echo(str(problem))
             self.echo(f"{err}: still serving the last good pages")
+            return
+        except StudylogError as err:  # an mkdocs.yml that cannot be read
+            self.echo(f"error: {err}: still serving the last good pages")
             return
         if done.changed:
             self.echo(f"regenerated {len(done.changed)} page(s)")
@@ -64,7 +79,18 @@ class _Regenerate(FileSystemEventHandler):
 def serve(project: Project, engine: str, drafts: bool, host: str, port: int, echo: Callable[[str], None],
           future: bool = False) -> None:
     """Serve until interrupted."""
-    handler = _Regenerate(project, drafts, echo, future)
+    running: list[subprocess.Popen] = []  # the engine now serving
+    restart = threading.Event()
+
+    def reconfigure() -> None:
+        """New settings: rewrite the engine's config and restart it. Reloading alone would
+        re-render only changed pages (--dirty), and every page shows the settings."""
+        write_engine_config(project, project.work_dir / "serve-site", drafts, engine)
+        restart.set()
+        if running:
+            running[-1].send_signal(signal.SIGINT)  # its own clean shutdown; the loop below starts it again
+
+    handler = _Regenerate(project, drafts, echo, future, reconfigure)
     generate(project, drafts, memo=handler.memo, future=future)
     config = write_engine_config(project, project.work_dir / "serve-site", drafts, engine)
     address = f"{host}:{port}"
@@ -79,13 +105,20 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
     # would end studylog at once and leave the engine running with no parent.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:  # everything started inside: a Ctrl-C at any point stops what has started
-        for folder in (project.logs_dir, project.labs_dir):
-            if folder.is_dir():
-                observer.schedule(handler, str(folder), recursive=False)
+        for folder, recursive in ((project.logs_dir, True), (project.labs_dir, False),
+                                  (project.root / "results", True), (project.root, False)):
+            if folder.is_dir():  # logs/ with its asset folders; results/ holds a folder per lab
+                observer.schedule(handler, str(folder), recursive=recursive)
         observer.start()
         echo(f"serving on http://{address}/ (Ctrl-C to stop)")
-        server = subprocess.Popen(engine_command(engine, "serve", config, *options))
-        server.wait()
+        while True:
+            restart.clear()
+            server = subprocess.Popen(engine_command(engine, "serve", config, *options))
+            running.append(server)
+            server.wait()
+            if not restart.is_set():
+                break
+            echo("restarting the engine with the new settings")
     except KeyboardInterrupt:
         return
     finally:
