@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from studylog.project import Project
-from studylog.site import generate
+from studylog.site.build import generate
 
 WORDS = (
     "actor policy evaluator optimizer gradient sample batch worker driver ring reduce scatter gather "

@@ -20,9 +20,9 @@ from xml.etree import ElementTree
 import pytest
 
 from conftest import ProjectMaker, lab_source
-from studylog.check import check_project
-from studylog.runner import run_labs
-from studylog.site import build
+from studylog.logs.check import check_project
+from studylog.labs.runner import run_labs
+from studylog.site.build import build
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from studylog.cli import main
 from studylog.errors import ProblemsFound, StudylogError
-from studylog.site import build
+from studylog.site.build import build
 
 EVIL = "<script>alert(1)</script>"
 AUTHOR = '"><script>alert(4)</script>'

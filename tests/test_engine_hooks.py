@@ -14,11 +14,11 @@ from mkdocs.structure.files import File
 from material.plugins.blog.plugin import BlogPlugin
 from mkdocs.structure.pages import Page
 
-from studylog.site import generate
-from studylog.siteconfig import write_engine_config
+from studylog.site.build import generate
+from studylog.site.engine_config import write_engine_config
 from test_build import fixture_project
 
-HOOK = files("studylog") / "engine_hooks" / "mkdocs_blog_posts.py"
+HOOK = files("studylog.site") / "engine_hooks" / "mkdocs_blog_posts.py"
 
 
 def load_hook():
@@ -80,7 +80,7 @@ def test_the_metadata_hook_gives_the_blog_plugin_libyaml():
     from material.plugins.blog import structure
 
     assert structure.SafeLoader in (yaml.SafeLoader, yaml.CSafeLoader)  # the name the hook replaces
-    path = files("studylog") / "engine_hooks" / "mkdocs_blog_metadata.py"
+    path = files("studylog.site") / "engine_hooks" / "mkdocs_blog_metadata.py"
     spec = importlib.util.spec_from_file_location("studylog_metadata_hook_under_test", str(path))
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
     assert structure.SafeLoader is yaml.CSafeLoader

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from studylog.errors import StudylogError
-from studylog.generated import MANIFEST, write_generated
+from studylog.site.outputs import MANIFEST, write_generated
 
 
 def test_writes_then_removes_stale(tmp_path):

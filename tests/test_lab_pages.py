@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from studylog.cli import main
 from studylog.errors import StudylogError
-from studylog.site import build
+from studylog.site.build import build
 from test_labs_run import PLOTS
 
 

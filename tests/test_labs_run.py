@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import lab_source
-from studylog.check import check_project
+from studylog.logs.check import check_project
 from studylog.cli import main
-from studylog.runner import run_labs
-from studylog.store import load
+from studylog.labs.runner import run_labs
+from studylog.labs.store import load
 
 PLOTS = (
     "import matplotlib\nimport matplotlib.pyplot as plt\nfrom studylog import record\n"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from studylog.check import check_project
+from studylog.logs.check import check_project
 
 
 def problems_of(maker) -> list[str]:
@@ -197,7 +197,7 @@ def test_editor_backups_and_asset_folders_are_not_entries(maker):
 def test_the_schema_is_the_readme_table():
     from pathlib import Path
 
-    from studylog.logs import schema_table
+    from studylog.logs.entry import schema_table
 
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert schema_table() in readme, "README's front-matter table differs from logs.SCHEMA: paste schema_table()"

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from click.testing import CliRunner
 
-from studylog.check import check_project
+from studylog.logs.check import check_project
 from studylog.cli import main
 from studylog.errors import StudylogError
-from studylog.new import new_entry
+from studylog.logs.new import new_entry
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from studylog.check import check_project
-from studylog.pages import EXCERPT, post_page, render_pages, with_excerpt
+from studylog.logs.check import check_project
+from studylog.site.posts import EXCERPT, post_page, render_pages, with_excerpt
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -103,7 +103,7 @@ def site_files(root) -> dict[str, bytes]:
 def test_regenerating_with_a_memo_redoes_only_what_changed(maker):
     from studylog.errors import ProblemsFound
     from studylog.memo import Memo
-    from studylog.site import generate
+    from studylog.site.build import generate
 
     fixture_project(maker)
     memo = Memo()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from studylog.siteconfig import Tagged, load_user_config, merge, write_engine_config
+from studylog.site.engine_config import Tagged, load_user_config, merge, write_engine_config
 
 
 def test_scalars_and_mappings_merge_author_wins():

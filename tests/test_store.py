@@ -14,7 +14,7 @@ import pytest
 
 from studylog import atomic
 from studylog.atomic import recover_dir, replace_dir
-from studylog.store import entry_dir, load, save
+from studylog.labs.store import entry_dir, load, save
 
 CHANGES = ("replace", "rename", "unlink", "fsync")
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from studylog.cli import main
-from studylog.store import entry_dir, load
+from studylog.labs.store import entry_dir, load
 from test_labs_run import labs_of, run
 
 
@@ -81,7 +81,7 @@ def test_a_file_read_by_a_child_process(project):
 
 
 def test_a_file_read_by_a_ray_actor(project):
-    lab(project, "actor", "import ray\nray.init(num_cpus=1, include_dashboard=False)\n"
+    lab(project, "actor", "import ray\nray.init(address='local', num_cpus=1, include_dashboard=False)\n"
         "@ray.remote\nclass Reader:\n    def read(self):\n        return open('data/b.txt').read()\n"
         "print(ray.get(Reader.remote().read.remote()))\nray.shutdown()")
     edit = lambda: (project.root / "data/b.txt").write_text("20\n", encoding="utf-8")

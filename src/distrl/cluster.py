@@ -23,6 +23,7 @@ def init(num_cpus: int | None = None, **options) -> dict:
         ray.init(address=address, **options)
     else:
         ray.init(
+            address="local",  # a new instance, never a cluster some other process started here
             num_cpus=num_cpus or os.cpu_count(),
             include_dashboard=False,
             log_to_driver=False,  # actors' prints stay in Ray's logs, not in a lab's output

@@ -4,7 +4,7 @@ Labs import `record` from here; nothing else is imported, so a lab's dependency 
 studylog is this file and record.py only.
 """
 
-from .record import record
+from studylog.record import record
 
 __version__ = "0.1.0"
 __all__ = ["record"]

@@ -1,3 +1,3 @@
-from .cli import main
+from studylog.cli import main
 
 main(prog_name="studylog")

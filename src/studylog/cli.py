@@ -8,19 +8,19 @@ from pathlib import Path
 
 import click
 
-from . import serve as serving
-from .check import check_project
-from .errors import ProblemsFound, StudylogError
-from .lock import SITE, STORE, project_lock
-from .new import new_entry
-from .project import Project
-from .site import ENGINES, build as build_site, checked, stale_labs
-from . import report
-from .execute import DEFAULT_CELL_TIMEOUT_S
-from .freshness import environment_changes, stale_reasons
-from .runner import run_labs
-from .store import PUBLISHED_PROFILE, Corrupt, load
-from .sync import sync
+from studylog.site import serve as serving
+from studylog.logs.check import check_project
+from studylog.errors import ProblemsFound, StudylogError
+from studylog.lock import SITE, STORE, project_lock
+from studylog.logs.new import new_entry
+from studylog.project import Project
+from studylog.site.build import ENGINES, build as build_site, checked, stale_labs
+from studylog import report
+from studylog.labs.execute import DEFAULT_CELL_TIMEOUT_S
+from studylog.labs.key import environment_changes, stale_reasons
+from studylog.labs.runner import run_labs
+from studylog.labs.store import PUBLISHED_PROFILE, Corrupt, load
+from studylog.labs.sync import sync
 
 DEFAULT_PROFILE = "quick"  # run and status alike: the fast one; build runs full
 

@@ -17,8 +17,8 @@ import fcntl
 import os
 from collections.abc import Iterator
 
-from .errors import StudylogError
-from .project import Project
+from studylog.errors import StudylogError
+from studylog.project import Project
 
 
 STORE, SITE = "lock", "site.lock"

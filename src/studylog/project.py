@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import StudylogError
+from studylog.errors import StudylogError
 
 
 @dataclass(frozen=True)

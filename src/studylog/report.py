@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .runner import Outcome, Progress
+from studylog.labs.runner import Outcome, Progress
 
 console = Console()
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import yaml
 from slugify import slugify
 
-from .errors import StudylogError
-from .logs import LAB_NAME, SCHEMA
-from .project import Project
+from studylog.errors import StudylogError
+from studylog.logs.entry import LAB_NAME, SCHEMA
+from studylog.project import Project
 
 SKELETON = """
 ## Summary

@@ -22,8 +22,8 @@ from typing import Any
 
 from slugify import slugify
 
-from .errors import Problem
-from .frontmatter import Document, FrontMatterError, parse, read_utf8
+from studylog.errors import Problem
+from studylog.logs.frontmatter import Document, FrontMatterError, parse, read_utf8
 
 FILE_NAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>.+)\.(md|markdown)$")
 LAB_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
@@ -39,7 +39,6 @@ class LogEntry:
     date: dt.datetime  # wall-clock time as written; tz-aware when an offset was given
     slug: str
     body: str
-    body_line: int
     tags: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     labs: tuple[str, ...] = ()
@@ -111,7 +110,6 @@ def parse_log(path: Path, shown_as: Path) -> tuple[LogEntry | None, list[Problem
         date=date,
         slug=slug,
         body=doc.body,
-        body_line=doc.body_line,
         tags=values["tags"],
         categories=values["categories"],
         labs=values["labs"],

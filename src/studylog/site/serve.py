@@ -18,11 +18,11 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .errors import ProblemsFound, StudylogError
-from .memo import Memo
-from .project import Project
-from .site import engine_command, generate
-from .siteconfig import write_engine_config
+from studylog.errors import ProblemsFound, StudylogError
+from studylog.memo import Memo
+from studylog.project import Project
+from studylog.site.build import engine_command, generate
+from studylog.site.engine_config import write_engine_config
 
 DEBOUNCE_S = 0.1
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import nbformat
 
-from .environment import describe
-from .execute import DEFAULT_CELL_TIMEOUT_S, execute
-from .freshness import environment_changes, stale_reasons, static_inputs, with_recorded_reads
-from .labs import Lab
-from .project import Project
-from .store import Corrupt, load, save
+from studylog.labs.environment import describe
+from studylog.labs.execute import DEFAULT_CELL_TIMEOUT_S, execute
+from studylog.labs.key import RunKey, environment_changes, stale_reasons
+from studylog.labs.lab import Lab
+from studylog.project import Project
+from studylog.labs.store import Corrupt, load, save
 
 DEFAULT_TOLERANCE = 0.10  # a metric moving more than this fraction is flagged
 
@@ -78,11 +78,11 @@ def run_labs(
 
 
 def _run_one(project, lab, profile, reasons, environment, cell_timeout_s, tolerance, lock, progress) -> Outcome:
-    inputs = static_inputs(project, lab, profile)
+    key = RunKey.before_run(project, lab, profile)
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     on_cell = (lambda index: progress(lab.name, f"cell {index}")) if progress else None
     result = execute(project, lab, profile, cell_timeout_s, on_cell=on_cell)
-    inputs = with_recorded_reads(inputs, result.reads)
+    key = key.with_reads(result.reads)
     record = {
         "lab": lab.name,
         "profile": profile,
@@ -91,7 +91,7 @@ def _run_one(project, lab, profile, reasons, environment, cell_timeout_s, tolera
         "status": result.status,
         "started": started,
         "duration_s": round(result.duration_s, 3),
-        "inputs": inputs,
+        "inputs": key.as_record(),
         "metrics": result.metrics,
         "environment": environment,
         "error": result.error,

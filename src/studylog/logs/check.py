@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import Problem
-from .labs import Lab, read_lab
-from .logs import LogEntry, parse_log
-from .memo import Memo
-from .project import Project
+from studylog.errors import Problem
+from studylog.labs.lab import Lab, read_lab
+from studylog.logs.entry import LogEntry, parse_log
+from studylog.memo import Memo
+from studylog.project import Project
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from jupytext.cli import jupytext as jupytext_cli
 
-from .deps import file_digest
-from .errors import StudylogError
-from .project import Project
+from studylog.labs.imports import file_digest
+from studylog.errors import StudylogError
+from studylog.project import Project
 
 
 def sync(project: Project, names: list[str]) -> list[str]:

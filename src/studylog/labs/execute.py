@@ -23,10 +23,10 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from .labs import PARAMETERS_TAG, Lab, read_notebook
-from .project import Project
-from .record import METRICS_ENV
-from .tracking import child_environment, read_record
+from studylog.labs.lab import PARAMETERS_TAG, Lab, read_notebook
+from studylog.project import Project
+from studylog.record import METRICS_ENV
+from studylog.labs.tracking import child_environment, read_record
 
 INJECTED_TAG = "injected-parameters"
 DEFAULT_CELL_TIMEOUT_S = 600

@@ -17,9 +17,9 @@ import yaml
 
 from slugify import slugify
 
-from .labpages import LABS_DIR, LabState, escape, lab_files, labs_index
-from .logs import LogEntry
-from .memo import Memo
+from studylog.site.labpages import LABS_DIR, LabState, escape, lab_files, labs_index
+from studylog.logs.entry import LogEntry
+from studylog.memo import Memo
 
 POSTS_DIR = "posts"
 TAGS_DIR = "tags"
@@ -54,7 +54,7 @@ def render_pages(entries: list[LogEntry], labs: list[LabState], root: Path, plot
         pages[f"{LABS_DIR}/index.md"] = labs_index(labs)
     pages[f"{ASSETS_DIR}/tex-svg.js"] = Path(str(MATHJAX))
     for asset in ("mathjax-config.js", "studylog.css"):
-        pages[f"{ASSETS_DIR}/{asset}"] = (files("studylog") / "assets" / asset).read_text(encoding="utf-8")
+        pages[f"{ASSETS_DIR}/{asset}"] = (files("studylog.site") / "assets" / asset).read_text(encoding="utf-8")
     return pages
 
 
@@ -93,6 +93,8 @@ def post_page(entry: LogEntry) -> str:
             meta[key] = [escape(value) for value in values]
     if entry.description:
         meta["description"] = escape(entry.description)
+    if entry.layout:
+        meta["layout"] = escape(entry.layout)
     if entry.draft:
         meta["draft"] = True
     front = yaml.dump(meta, Dumper=SafeDumper, sort_keys=False, allow_unicode=True)

@@ -35,12 +35,10 @@ class Document:
     data: dict[str, Any]
     key_lines: dict[str, int]  # key -> 1-based line in the file
     body: str
-    body_line: int  # 1-based line of the body's first line
-    fence_line: int = 1  # 1-based line of the opening `---`
 
     def line_of(self, key: str) -> int:
-        """Where `key` is written, or the opening fence when it is absent."""
-        return self.key_lines.get(key, self.fence_line)
+        """Where `key` is written, or the opening fence (line 1) when it is absent."""
+        return self.key_lines.get(key, 1)
 
 
 def read_utf8(path: Path) -> str:
@@ -65,7 +63,7 @@ def parse(text: str) -> Document:
     if end is None:
         raise FrontMatterError(1, "front matter is not closed: no second '---' line")
     data, key_lines = _load_yaml("".join(lines[1:end]), first_line=2)
-    return Document(data, key_lines, "".join(lines[end + 1 :]), body_line=end + 2)
+    return Document(data, key_lines, "".join(lines[end + 1 :]))
 
 
 def _load_yaml(source: str, first_line: int) -> tuple[dict[str, Any], dict[str, int]]:

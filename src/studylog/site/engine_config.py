@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from .errors import StudylogError
-from .pages import ASSETS_DIR, LABS_DIR, POSTS_DIR, TAGS_DIR
-from .project import Project
+from studylog.errors import StudylogError
+from studylog.site.posts import ASSETS_DIR, LABS_DIR, POSTS_DIR, TAGS_DIR
+from studylog.project import Project
 
 DEFAULT_SITE_URL = "http://127.0.0.1:8000/"
 
@@ -187,9 +187,9 @@ def write_engine_config(project: Project, site_dir: Path, drafts: bool, engine: 
     if engine == "mkdocs":
         hooks = ("mkdocs_blog_posts.py", "mkdocs_blog_metadata.py", "mkdocs_feed_text.py", "mkdocs_serve_watch.py",
                  "mkdocs_serve_heap.py")
-        defaults["hooks"] = [str(files("studylog") / "engine_hooks" / name) for name in hooks]
+        defaults["hooks"] = [str(files("studylog.site") / "engine_hooks" / name) for name in hooks]
     if engine == "zensical":
-        defaults["theme"]["custom_dir"] = str(files("studylog") / "assets" / "overrides")
+        defaults["theme"]["custom_dir"] = str(files("studylog.site") / "assets" / "overrides")
     user = load_user_config(project.user_config)
     if "nav" not in user:
         defaults["nav"] = default_nav(project)

@@ -27,7 +27,7 @@ from typing import Any
 import jupytext
 from nbformat import NotebookNode
 
-from .errors import Problem
+from studylog.errors import Problem
 
 REQUIRED_PROFILES = ("quick", "full")
 PARAMETERS_TAG = "parameters"

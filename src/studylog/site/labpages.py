@@ -20,8 +20,8 @@ from typing import Any
 import nbformat
 from nbconvert import MarkdownExporter
 
-from .labs import Lab, read_notebook
-from .logs import LogEntry
+from studylog.labs.lab import Lab, read_notebook
+from studylog.logs.entry import LogEntry
 
 LABS_DIR = "labs"
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import sync_dir, write_atomic
-from .project import Project
+from studylog.atomic import sync_dir, write_atomic
+from studylog.project import Project
 
 RECORD = "run.json"
 FAILURE = "failure.json"

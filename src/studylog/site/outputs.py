@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .atomic import write_atomic
-from .errors import StudylogError
-from .memo import Memo, stamp
-from .pages import Content
+from studylog.atomic import write_atomic
+from studylog.errors import StudylogError
+from studylog.memo import Memo, stamp
+from studylog.site.posts import Content
 
 MANIFEST = ".studylog-generated.json"
 

@@ -13,19 +13,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import recover_dir, replace_dir
-from .check import CheckResult, check_project
-from .errors import ProblemsFound, StudylogError
-from .freshness import stale_reasons
-from .generated import write_generated
-from .memo import Memo
-from .labpages import LabState
-from .labs import Lab
-from .logs import LogEntry
-from .pages import render_pages
-from .project import Project
-from .store import PUBLISHED_PROFILE, Corrupt, history, load
-from .siteconfig import write_engine_config
+from studylog.atomic import recover_dir, replace_dir
+from studylog.logs.check import CheckResult, check_project
+from studylog.errors import ProblemsFound, StudylogError
+from studylog.labs.key import stale_reasons
+from studylog.site.outputs import write_generated
+from studylog.memo import Memo
+from studylog.site.labpages import LabState
+from studylog.labs.lab import Lab
+from studylog.logs.entry import LogEntry
+from studylog.site.posts import render_pages
+from studylog.project import Project
+from studylog.labs.store import PUBLISHED_PROFILE, Corrupt, history, load
+from studylog.site.engine_config import write_engine_config
 
 ENGINES = ("mkdocs", "zensical")
 

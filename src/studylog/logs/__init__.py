@@ -1,0 +1,1 @@
+"""The logs pipeline: front matter, the entry and its schema, `check`, `new`."""
