@@ -74,8 +74,10 @@ def snapshot(site: Path) -> dict[str, bytes]:
 
 
 def test_build_killed_at_random_moments_leaves_the_previous_site_whole(maker):
-    """Ten builds, each SIGKILLed at a random moment: site/ is always one whole build (the
-    previous one, or the new one if the swap happened), and the next build is right."""
+    """Four builds, each SIGKILLed at a random moment: site/ is always one whole build (the
+    previous one, or the new one if the swap happened), and the next build is right. Every
+    window of the swap itself is tried deterministically in test_store.py; this checks the
+    whole command end to end."""
     from test_build import fixture_project
 
     fixture_project(maker)
@@ -90,7 +92,7 @@ def test_build_killed_at_random_moments_leaves_the_previous_site_whole(maker):
     # file of a whole build is the same bytes.
     volatile = {k for k in good if k.startswith(("sitemap.xml", "feed_"))}
     rng = random.Random(9)
-    for trial in range(10):
+    for trial in range(4):
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(rng.uniform(0.05, duration))
         os.killpg(process.pid, signal.SIGKILL)
