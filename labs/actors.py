@@ -19,9 +19,27 @@
 #         - 100000
 #         - 1000000
 #         - 10000000
+#         fit_fragments:
+#         - 10
+#         - 30
+#         - 100
+#         - 300
+#         - 1000
 #         fragment: 500
+#         group_size: 2
 #         heavy_hidden: 512
+#         num_groups: 2
 #         repeats: 11
+#         step_delay_ms: 2.0
+#         straggler_counts:
+#         - 2
+#         - 4
+#         straggler_factors:
+#         - 1
+#         - 2
+#         - 4
+#         straggler_fragment: 20
+#         straggler_window: 4
 #         worker_counts:
 #         - 1
 #         - 2
@@ -30,9 +48,22 @@
 #         broadcast_sizes:
 #         - 10000
 #         - 100000
+#         fit_fragments:
+#         - 10
+#         - 30
 #         fragment: 100
+#         group_size: 2
 #         heavy_hidden: 0
+#         num_groups: 1
 #         repeats: 1
+#         step_delay_ms: 1.0
+#         straggler_counts:
+#         - 2
+#         straggler_factors:
+#         - 1
+#         - 4
+#         straggler_fragment: 10
+#         straggler_window: 2
 #         worker_counts:
 #         - 1
 #         - 2
@@ -50,29 +81,60 @@
 # sampling throughput grow with the number of evaluators, and what does each way of driving
 # them cost: synchronously, asynchronously, or through sub-drivers?
 #
-# **The idea.** With $n$ evaluators each producing $B$ steps in time $t_s$, and a driver
-# that spends $t_c$ per batch collecting results, synchronous throughput is
+# **The idea.** Let $n$ evaluators each return $B$ steps per call. Model the time of one
+# synchronous call as
 #
 # $$
-# X_{\text{sync}}(n) = \frac{n B}{t_s + n\, t_c},
+# T(n, B) = t_0 + B\, t_{\text{step}} + n\, t_c,
+# \qquad
+# X_{\text{sync}}(n, B) = \frac{n B}{T(n, B)},
 # $$
 #
-# linear in $n$ while $n t_c \ll t_s$ and while each evaluator has a core of its own. The
-# parallel efficiency $E(n) = X(n) / (n X(1))$ says how much of the ideal we keep.
-# Asynchronous sampling removes the wait for the slowest evaluator; delegation to
-# sub-drivers divides the driver's $n t_c$ by the group size.
+# where $t_0$ is what every call costs whatever its size (the round trip through Ray, the
+# batch's allocation, its advantages, its serialization), paid by all evaluators at once;
+# $t_{\text{step}}$ is one environment step with its forward pass; and $t_c$ is the driver's
+# work per result, paid one result after another, so it is the term that grows with $n$.
+# Throughput is linear in $n$ while $n t_c \ll t_0 + B t_{\text{step}}$ and while each
+# evaluator has a core of its own. The parallel efficiency $E(n) = X(n) / (n X(1))$ says how
+# much of the ideal is kept. Below, the cost per call and per step are fitted to measured
+# throughputs, and $t_c$ is estimated from them.
+#
+# When evaluators differ in speed, evaluator $i$ taking $T_i$ per call, a synchronous step
+# waits for the slowest, while asynchronous sampling asks each evaluator again as soon as it
+# answers:
+#
+# $$
+# X_{\text{sync}} = \frac{n B}{\max_i T_i},
+# \qquad
+# X_{\text{async}} = \sum_i \frac{B}{T_i}.
+# $$
+#
+# With one evaluator $k$ times slower than the others ($T_{\text{slow}} = kT$), the ratio is
+# $X_{\text{async}} / X_{\text{sync}} = (k(n-1) + 1)/n$: 1 for identical evaluators, 2.5 for
+# $n = 2$, $k = 4$. Delegation to sub-drivers, each collecting a group of $g$ evaluators,
+# divides the driver's $n t_c$ by $g$, at the price of one more hop per step. These are
+# models; the sections below measure each.
 
 # %% tags=["parameters"]
-repeats = 5  # timed repetitions per configuration (median reported)
+repeats = 11  # timed rounds per comparison (median and IQR reported)
 fragment = 500  # environment steps per evaluator per sample() call
 worker_counts = [1, 2, 4]  # numbers of remote evaluators to measure
+fit_fragments = [10, 30, 100, 300, 1000]  # steps per call swept to fit the throughput model (fragment is added)
+straggler_counts = [2, 4]  # n: evaluators in the straggler experiment
+straggler_factors = [1, 2, 4]  # k: the straggler's environment step is k times the others' (1: the control)
+step_delay_ms = 2.0  # d: the added duration of every environment step in the straggler experiment
+straggler_fragment = 20  # steps per evaluator per call in the straggler experiment
+straggler_window = 4  # a timed turn lasts about this many of the straggler's calls
+num_groups = 2  # sub-drivers in the hierarchical set
+group_size = 2  # evaluators under each sub-driver
 broadcast_sizes = [10_000, 100_000, 1_000_000, 10_000_000]  # model sizes (parameters) for the broadcast
 heavy_hidden = 512  # hidden width of the "heavy" policy, where inference dominates (0: skip it)
 
 # %%
+import itertools
 import os
-import statistics
 import time
+from dataclasses import dataclass, replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -82,103 +144,304 @@ from distrl import cluster
 from distrl.hierarchical import HierarchicalWorkerSet
 from distrl.policy import PolicyConfig
 from distrl.rollout_worker import RolloutWorker, WorkerConfig
+from distrl.slow_env import StepDelay, set_step_delay
 from distrl.worker_set import WorkerSet
 from studylog import record
 
 cluster.init()
 CORES = os.cpu_count()
 LIGHT = WorkerConfig(num_envs=1, fragment_length=fragment, policy=PolicyConfig(hidden=(64, 64)))
-HEAVY = WorkerConfig(num_envs=1, fragment_length=fragment, policy=PolicyConfig(hidden=(heavy_hidden, heavy_hidden) if heavy_hidden else ()))
+HEAVY = replace(LIGHT, policy=PolicyConfig(hidden=(heavy_hidden, heavy_hidden) if heavy_hidden else ()))
 
 
-def median_rate(step, steps_per_call):
-    """Environment steps per second: two warm-up calls, then the median of `repeats` calls."""
-    step()
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return steps_per_call / statistics.median(times)
+@dataclass(frozen=True)
+class Timed:
+    """One contender's rounds: env steps/s, and the CPU seconds per call of the driver's own
+    thread (submitting requests, deserializing results; Ray's background threads in the
+    driver's process are left out)."""
+
+    rate: np.ndarray  # (repeats,)
+    driver_cpu: np.ndarray  # (repeats,)
 
 
-def side_by_side(calls):
-    """Environment steps per second for each of `calls` ({key: (step, steps per call)}),
-    timed in turns: two warm-up calls each, then `repeats` rounds of one call each, the
-    order rotating. The machine's speed drifts over seconds; in turns, every contender
-    sees the same drift, so their ratios hold still."""
+def side_by_side(calls, settle=lambda: None):
+    """Time each of `calls` ({key: (step, env steps per call)}) in turns: two warm-up calls
+    each, then `repeats` rounds of one call each, the order rotating. The machine's speed
+    drifts over seconds; in turns, every contender sees the same drift, so their ratios
+    hold still. `settle()` runs, untimed, after every call: it leaves the evaluators idle."""
     for step, _ in calls.values():
-        step()
-        step()
+        for _ in range(2):
+            step()
+            settle()
     keys = list(calls)
-    times = {key: [] for key in keys}
+    wall, cpu = ({key: [] for key in keys} for _ in range(2))
     for r in range(repeats):
         for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             calls[key][0]()
-            times[key].append(time.perf_counter() - start)
-    return {key: steps / statistics.median(times[key]) for key, (_, steps) in calls.items()}
+            wall[key].append(time.perf_counter() - start)
+            cpu[key].append(time.thread_time() - start_cpu)
+            settle()
+    return {key: Timed(steps / np.array(wall[key]), np.array(cpu[key])) for key, (_, steps) in calls.items()}
+
+
+def spread(values, scale=1.0, digits=0):
+    """'median [first quartile–third quartile]' of `values` · scale."""
+    q1, median, q3 = np.percentile(np.asarray(values) * scale, [25, 50, 75])
+    return f"{median:.{digits}f} [{q1:.{digits}f}–{q3:.{digits}f}]"
+
+
+def quartiles(values):
+    """Median, and its distances to the quartiles (for error bars)."""
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return median, (median - q1, q3 - median)
 
 
 # %% [markdown]
 # ## A check first: every evaluator returns exactly what was asked
 #
 # Each evaluator returns `fragment` steps per call, and every finished episode is counted
-# once: on CartPole an episode's return equals its length.
+# once: on CartPole an episode's return equals its length. The evaluators checked here are
+# the ones measured next.
 
 # %%
-check = WorkerSet(LIGHT, num_workers=2, num_cpus_per_worker=cluster.ACTOR_CPUS)
-for s in check.sync_sample():
-    assert len(s.batch) == fragment, len(s.batch)
-    assert s.episodes.returns == tuple(float(n) for n in s.episodes.lengths)
-    assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
-check.stop()
+light_sets = {n: WorkerSet(LIGHT, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS) for n in worker_counts}
+for workers in light_sets.values():
+    for s in workers.sync_sample():
+        assert len(s.batch) == fragment, len(s.batch)
+        assert s.episodes.returns == tuple(float(n) for n in s.episodes.lengths)
+        assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
 print("exact batch sizes and consistent episode counts: ok")
 
 # %% [markdown]
-# ## Throughput: one process, then 1, 2, 4 evaluators
+# ## Throughput: one process, then 1, 2, 4 evaluators, over batch sizes
 #
 # Each remote evaluator asks Ray for a quarter of a CPU (`cluster.ACTOR_CPUS`), so the
 # scheduler places all of them even when there are more evaluators than cores; the
 # operating system then shares the cores between them. "One process, no Ray" is the same
-# RolloutWorker called in the lab's own process: the cost of sampling without any actor.
-# All of them are timed in turns, one call each per round: this machine's speed drifts
-# over seconds, and timed one after the other, the ratio of 2 evaluators to 1 had moved
-# between 1.76 and 1.86 across five recent runs.
+# RolloutWorker called in the lab's own process (a WorkerSet's local evaluator): the cost of
+# sampling without any actor. All of them are timed in turns, one call each per round.
+#
+# To separate the per-call cost from the per-step cost, the light policy is measured at
+# several batch sizes $B$: the same evaluators are told a new fragment length between
+# sweeps (a RolloutWorker reads it from its config at every call).
 
 # %%
-results = {}
-configs = [("CartPole, 64x64 MLP", LIGHT)] + ([(f"CartPole, {heavy_hidden}x{heavy_hidden} MLP", HEAVY)] if heavy_hidden else [])
-for name, config in configs:
-    local = RolloutWorker(config)
-    sets = {n: WorkerSet(config, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS) for n in worker_counts}
-    results[name] = side_by_side({0: (local.sample, fragment)} | {n: (s.sync_sample, n * fragment) for n, s in sets.items()})
+def set_fragment(workers: WorkerSet, length: int) -> None:
+    """From now on every evaluator of `workers`, local and remote, returns `length` steps per call."""
+    def reconfigure(worker):  # runs in each evaluator's process
+        worker.config = replace(worker.config, fragment_length=length)
+
+    reconfigure(workers.local)
+    ray.get([w.__ray_call__.remote(reconfigure) for w in workers.remotes])
+
+
+fragments = sorted(set(fit_fragments) | {fragment})
+sweep = {}  # (policy, B) -> {n: Timed}; n = 0 is the one process without Ray
+configs = {"CartPole, 64x64 MLP": LIGHT} | ({f"CartPole, {heavy_hidden}x{heavy_hidden} MLP": HEAVY} if heavy_hidden else {})
+for name, config in configs.items():
+    sets = light_sets if config is LIGHT else {n: WorkerSet(config, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS)
+                                                for n in worker_counts}
+    local = sets[worker_counts[0]].local
+    for B in fragments if config is LIGHT else [fragment]:
+        for workers in sets.values():
+            set_fragment(workers, B)
+        sweep[name, B] = side_by_side({0: (local.sample, B)} | {n: (s.sync_sample, n * B) for n, s in sets.items()})
     for workers in sets.values():
         workers.stop()
 
-for name, rates in results.items():
-    print(name)
-    for n, rate in rates.items():
+for name in configs:
+    rates = sweep[name, fragment]
+    print(f"{name}, B = {fragment}: env steps/s, median [IQR] over {repeats} rounds")
+    for n, timed in rates.items():
         label = "one process, no Ray" if n == 0 else f"{n} evaluator(s), sync"
-        efficiency = "" if n == 0 else f"  efficiency {rate / (n * rates[1]):.2f}"
-        print(f"  {label:24s} {rate:9.0f} steps/s{efficiency}")
+        efficiency = "" if n == 0 else f"  efficiency {spread(timed.rate / (n * rates[1].rate), digits=2)}"
+        print(f"  {label:24s} {spread(timed.rate):>22s}{efficiency}")
 
 # %% [markdown]
-# ## Asynchronous and hierarchical driving, 2 evaluators each way
+# ## The model's parameters, fitted
+#
+# Each measured point gives a call time $T = nB / X$. For each way of sampling (each $n$, and
+# the one process without Ray) a straight line $T_n(B) = a_n + B\, b_n$ is fitted by least
+# squares on the relative error over the batch sizes: $a_n$ is the cost per call, $b_n$ the
+# cost per step. For $n \ge 1$ the model says $a_n = t_0 + n t_c$ and $b_n = t_{\text{step}}$
+# while every evaluator has a core; so $a_1 - a_0$ is what a call through Ray adds, $a_2 - a_1$ estimates
+# the driver's $t_c$, and $b_n / b_1$ shows the cores being shared. Fitting each round's
+# times on their own gives each parameter a spread.
 
 # %%
-sync_set = WorkerSet(LIGHT, num_workers=2, num_cpus_per_worker=cluster.ACTOR_CPUS)  # also the reference below
-async_set = WorkerSet(LIGHT, num_workers=2, num_cpus_per_worker=cluster.ACTOR_CPUS)
-hierarchical = HierarchicalWorkerSet(LIGHT, num_groups=2, group_size=1, num_cpus_per_worker=cluster.ACTOR_CPUS)
-driving = side_by_side({
-    "sync": (sync_set.sync_sample, 2 * fragment),
-    "async": (lambda: list(async_set.async_sample(4)), 4 * fragment),
-    "hierarchical": (hierarchical.sync_sample, 2 * fragment),
-})
-async_set.stop()
-hierarchical.stop()
-print(f"sync 2: {driving['sync']:.0f}  async 2: {driving['async']:.0f}  hierarchical 2x1: {driving['hierarchical']:.0f} steps/s")
+light = "CartPole, 64x64 MLP"
+assert {1, 2} <= set(worker_counts), "t_c is estimated from 1 and 2 evaluators"
+design = np.array([[1.0, B] for B in fragments])  # columns: a_n, b_n
+
+
+def call_times(n, pick):
+    """Seconds per call of n evaluators at each B, from each point's rates through `pick`."""
+    return np.array([max(n, 1) * B / pick(sweep[light, B][n].rate) for B in fragments])
+
+
+def fit(times):
+    """(a, b) of T(B) = a + B b, minimising the squared relative error."""
+    coef, *_ = np.linalg.lstsq(design / times[:, None], np.ones(len(times)), rcond=None)
+    return coef
+
+
+lines, per_round, residuals = {}, {}, {}
+for n in [0, *worker_counts]:
+    lines[n] = fit(call_times(n, np.median))
+    per_round[n] = np.array([fit(call_times(n, lambda rate, r=r: rate[r])) for r in range(repeats)])  # (repeats, 2)
+    residuals[n] = (lines[n][0] + lines[n][1] * np.array(fragments)) / call_times(n, np.median) - 1
+
+
+def model_time(n, B):
+    """The fitted call time of n evaluators (0: one process, no Ray) at B steps per call."""
+    a, b = lines[n]
+    return a + B * b
+
+
+print(f"T_n(B) = a_n + B b_n, fitted over B in {fragments}; per-round fits: median [IQR]")
+print(f"{'':31s} {'a_n, us per call':>26s} {'b_n, us per step':>22s} {'largest residual':>17s}")
+for n in lines:
+    label = "one process, no Ray" if n == 0 else f"{n} evaluator(s), sync" + (" (> cores)" if n > CORES else "")
+    print(f"{label:31s} {spread(per_round[n][:, 0], 1e6, 1):>26s} {spread(per_round[n][:, 1], 1e6, 1):>22s} "
+          f"{np.abs(residuals[n]).max():16.1%}")
+ray_per_call = per_round[1][:, 0] - per_round[0][:, 0]
+t_c_rounds = per_round[2][:, 0] - per_round[1][:, 0]
+t_c = np.median(t_c_rounds)
+print(f"a call through Ray adds (a_1 - a_0): {spread(ray_per_call, 1e6, 1)} us")
+print(f"the driver's t_c, estimated as a_2 - a_1: {spread(t_c_rounds, 1e6, 1)} us per result")
+for n in worker_counts[1:]:
+    print(f"per-step cost with {n} evaluators / with 1 (b_{n} / b_1): {spread(per_round[n][:, 1] / per_round[1][:, 1], digits=2)}")
+print(f"residuals, fitted / measured call time - 1, at B = {fragments}:")
+for n, res in residuals.items():
+    print(f"  n = {n}: " + ", ".join(f"{r:+.1%}" for r in res))
+
+# %% [markdown]
+# ## Asynchronous driving, where it cannot help: identical evaluators
+#
+# Two evaluators with the same policy and the same CartPole, driven both ways in turns:
+# `sync_sample` twice (4 batches), and `async_sample` until 4 batches have arrived. An
+# asynchronous turn keeps every evaluator busy until its last batch; the requests still
+# running then are not counted (a sampler that runs on would use them), and are taken, unused,
+# outside the clock, so each turn starts with idle evaluators.
+
+# %%
+def sync_steps(workers: WorkerSet, calls: int) -> None:
+    for _ in range(calls):
+        workers.sync_sample()
+
+
+def async_turn(workers: WorkerSet, batches: int):
+    """(step, settle) for side_by_side: `step` takes `batches` batches from async_sample,
+    every evaluator kept busy until the last; `settle` takes the n - 1 requests still in
+    flight, unused. (They are not cancelled: with this Ray, cancelling a request that had
+    not yet reached its actor left the actor waiting for it, and its next call failed after
+    30 s.)"""
+    streams = []
+
+    def step():
+        streams.append(workers.async_sample(batches + len(workers.remotes) - 1))
+        for _ in itertools.islice(streams[-1], batches):
+            pass
+
+    def settle():
+        while streams:
+            for _ in streams.pop():
+                pass
+
+    return step, settle
+
+
+pair = WorkerSet(LIGHT, num_workers=2, num_cpus_per_worker=cluster.ACTOR_CPUS)  # also the reference below
+async_step, settle = async_turn(pair, 4)
+identical = side_by_side({"sync": (lambda: sync_steps(pair, 2), 4 * fragment), "async": (async_step, 4 * fragment)}, settle)
+print(f"2 identical evaluators: sync {spread(identical['sync'].rate)}, async {spread(identical['async'].rate)} steps/s; "
+      f"async / sync {spread(identical['async'].rate / identical['sync'].rate, digits=2)}")
+
+# %% [markdown]
+# ## Asynchronous driving with a straggler
+#
+# Now every evaluator's environment step takes $d$ longer (`StepDelay`, which waits rather
+# than computes, so a slow evaluator leaves its core to the others), and one evaluator's
+# takes $k d$: $k = 1$ is the control, identical evaluators. With $d$ much longer than the
+# step's own work, that evaluator is nearly $k$ times slower; the model below uses the delay
+# as added, not $k$. The same evaluators are driven both ways in turns: `straggler_window`
+# synchronous steps, and as many asynchronous batches as arrive in about that time if the
+# straggler were exactly $k$ times slower, $\text{window} \cdot (k(n-1)+1)$.
+#
+# The model's inputs: $T$, the control's synchronous call time (measured), and the
+# straggler's call time $T + (k-1) d B$ (the delay added). It predicts
+# $X_{\text{sync}} = nB / (T + (k-1) d B)$ and
+# $X_{\text{async}} = B\,\big((n-1)/T + 1/(T + (k-1) d B)\big)$; it leaves out the
+# driver's work between a result and the next request.
+
+# %%
+assert 1 in straggler_factors, "k = 1 is the control, and the model's T comes from it"
+STRAGGLING = replace(LIGHT, fragment_length=straggler_fragment, env_kwargs={"wrappers": [StepDelay]})
+d, steps_per_call = step_delay_ms / 1000, straggler_fragment
+straggle = {}  # (n, k) -> {"sync": Timed, "async": Timed}
+for n in straggler_counts:
+    workers = WorkerSet(STRAGGLING, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS)
+    for k in sorted(straggler_factors):
+        set_step_delay(workers.remotes, [k * d] + [d] * (n - 1))  # evaluator 1 is the straggler
+        batches = straggler_window * (k * (n - 1) + 1)
+        async_step, settle = async_turn(workers, batches)
+        straggle[n, k] = side_by_side({
+            "sync": (lambda: sync_steps(workers, straggler_window), straggler_window * n * steps_per_call),
+            "async": (async_step, batches * steps_per_call),
+        }, settle)
+    workers.stop()
+
+
+def straggler_model(n, k):
+    """(sync, async) env steps/s the model predicts for n evaluators, one k times slower."""
+    T = n * steps_per_call / np.median(straggle[n, 1]["sync"].rate)
+    slow = T + (k - 1) * d * steps_per_call
+    return n * steps_per_call / slow, steps_per_call * ((n - 1) / T + 1 / slow)
+
+
+print(f"env steps/s, median [IQR]; d = {step_delay_ms} ms per step, B = {steps_per_call}; model from the k = 1 control")
+print(f"{'n':>2} {'k':>2} {'sync':>18} {'async':>18} {'async/sync':>18} {'model sync':>11} {'model async':>12} {'model ratio':>12}")
+for (n, k), timed in straggle.items():
+    model_sync, model_async = straggler_model(n, k)
+    ratio = spread(timed["async"].rate / timed["sync"].rate, digits=2)
+    print(f"{n:2d} {k:2d} {spread(timed['sync'].rate):>18} {spread(timed['async'].rate):>18} {ratio:>18} "
+          f"{model_sync:11.0f} {model_async:12.0f} {model_async / model_sync:12.2f}")
+
+# %% [markdown]
+# ## Hierarchical delegation: groups of evaluators under sub-drivers
+#
+# The same number of evaluators, driven flat (the driver collects every result) and through
+# `num_groups` sub-drivers of `group_size` evaluators each (the driver collects one
+# aggregated batch per group), in turns. Besides the throughput, the CPU time of the
+# driver's own thread per step is measured: it is the work delegation is meant to take off
+# the driver. A sub-driver is one more process on the same cores, and every batch makes one
+# more hop: serialized by its evaluator, deserialized and concatenated by the sub-driver,
+# serialized again.
+
+# %%
+total = num_groups * group_size
+# Half the usual CPU request per actor, for both: Ray places an actor only where its request
+# fits, and the two sets' actors together would ask for more than the cluster's CPUs. The
+# request is bookkeeping for the scheduler; the operating system shares the cores either way.
+share = cluster.ACTOR_CPUS / 2
+flat = WorkerSet(LIGHT, num_workers=total, num_cpus_per_worker=share)
+tree = HierarchicalWorkerSet(LIGHT, num_groups=num_groups, group_size=group_size, num_cpus_per_worker=share)
+assert sum(len(s.batch) for s in tree.sync_sample()) == sum(len(s.batch) for s in flat.sync_sample()) == total * fragment
+delegation = side_by_side({"flat": (flat.sync_sample, total * fragment), "hierarchical": (tree.sync_sample, total * fragment)})
+flat.stop()
+tree.stop()
+results_per_step = {"flat": total, "hierarchical": num_groups}
+print(f"{total} evaluators, B = {fragment}: median [IQR]")
+for key, timed in delegation.items():
+    print(f"  {key:12s} {spread(timed.rate):>22s} steps/s; the driver handles {results_per_step[key]} result(s) per step,"
+          f" {spread(timed.driver_cpu, 1e3, 2)} ms of its thread's CPU per step")
+print(f"  hierarchical / flat: {spread(delegation['hierarchical'].rate / delegation['flat'].rate, digits=2)}")
+cpu_per_result = np.median(delegation["flat"].driver_cpu) / total
+for source, per_result in (("t_c = a_2 - a_1", t_c), ("the driver thread's CPU time per result", cpu_per_result)):
+    if per_result > 0:  # a t_c within the noise can come out negative: then the model sets no limit
+        print(f"model: with {source} ({per_result * 1e6:.0f} us), the driver is busy for a whole call "
+              f"(n t_c = T_1(B), B = {fragment}) at n = {model_time(1, fragment) / per_result:.0f} evaluators")
 
 # %% [markdown]
 # ## The reference: RLlib's own env runners, same settings
@@ -208,11 +471,11 @@ def rllib_sample():
     assert sum(steps) >= 2 * fragment, steps
 
 
-versus = side_by_side({"distrl": (sync_set.sync_sample, 2 * fragment), "rllib": (rllib_sample, 2 * fragment)})
+versus = side_by_side({"distrl": (pair.sync_sample, 2 * fragment), "rllib": (rllib_sample, 2 * fragment)})
 algo.stop()
-sync_set.stop()
-rllib_2 = versus["rllib"]
-print(f"RLlib {ray.__version__}, 2 env runners: {rllib_2:.0f} steps/s; distrl sync 2: {versus['distrl']:.0f} steps/s")
+pair.stop()
+print(f"RLlib {ray.__version__}, 2 env runners: {spread(versus['rllib'].rate)} steps/s; "
+      f"distrl sync 2: {spread(versus['distrl'].rate)} steps/s")
 
 # %% [markdown]
 # ## Where one step's time goes
@@ -240,17 +503,6 @@ def per_step_us(fn, calls=2000):
     return (time.perf_counter() - start) / calls * 1e6
 
 
-probe = RolloutWorker(LIGHT)
-one_obs = probe.obs.copy()
-probe_actions = probe.policy.compute_actions(one_obs)[0]
-distrl_parts = {
-    "policy forward + action": per_step_us(lambda: probe.policy.compute_actions(one_obs)),
-    "env step": per_step_us(lambda: probe.env.step(probe_actions)),
-}
-distrl_total = 1e6 / median_rate(probe.sample, fragment)
-distrl_parts["bookkeeping"] = max(distrl_total - sum(distrl_parts.values()), 0.0)
-
-
 def package(path):
     """A profile entry's file as a package: rllib's two levels deep, others by top name."""
     if "site-packages/" not in path:
@@ -259,10 +511,20 @@ def package(path):
     return "/".join(parts[1:3]) if parts[:2] == ["ray", "rllib"] else parts[0].removesuffix(".py")
 
 
+probe = RolloutWorker(LIGHT)
 local_algo = rllib_config.copy(copy_frozen=False).env_runners(num_env_runners=0).build_algo()
 runner = local_algo.env_runner
-runner.sample(num_timesteps=fragment)
-rllib_total = 1e6 / median_rate(lambda: runner.sample(num_timesteps=fragment), fragment)
+one_process = side_by_side({"distrl": (probe.sample, fragment), "rllib": (lambda: runner.sample(num_timesteps=fragment), fragment)})
+distrl_total, rllib_total = (1e6 / np.median(one_process[key].rate) for key in ("distrl", "rllib"))
+
+one_obs = probe.obs.copy()
+probe_actions = probe.policy.compute_actions(one_obs)[0]
+distrl_parts = {
+    "policy forward + action": per_step_us(lambda: probe.policy.compute_actions(one_obs)),
+    "env step": per_step_us(lambda: probe.env.step(probe_actions)),
+}
+distrl_parts["bookkeeping"] = max(distrl_total - sum(distrl_parts.values()), 0.0)
+
 profiler = cProfile.Profile()
 profiler.runcall(runner.sample, num_timesteps=4 * fragment)
 by_package = Counter()
@@ -276,7 +538,8 @@ local_algo.stop()
 profiled = sum(by_package.values())
 rllib_parts = {name: rllib_total * t / profiled for name, t in by_package.most_common(6)}
 rllib_parts["other"] = rllib_total - sum(rllib_parts.values())
-print(f"distrl: {distrl_total:.0f} us per step in one process; RLlib {ray.__version__}: {rllib_total:.0f} us")
+print(f"us per step in one process, median [IQR]: distrl {spread(1e6 / one_process['distrl'].rate)}; "
+      f"RLlib {ray.__version__} {spread(1e6 / one_process['rllib'].rate)}")
 for name, parts in (("distrl", distrl_parts), ("RLlib", rllib_parts)):
     print(name, ", ".join(f"{k} {v:.0f} us" for k, v in parts.items()))
 
@@ -296,7 +559,7 @@ class Receiver:
 
 receivers = [Receiver.remote() for _ in range(4)]
 ray.get([r.receive.remote(np.zeros(1)) for r in receivers])
-broadcast = {"shared ray.put": [], "copy per worker": []}
+broadcast = {"shared ray.put": [], "copy per worker": []}  # per size: seconds per broadcast, one per round
 for size in broadcast_sizes:
     weights = np.random.default_rng(0).standard_normal(size).astype(np.float32)
 
@@ -308,7 +571,7 @@ for size in broadcast_sizes:
         ray.get([r.receive.remote(weights) for r in receivers])
 
     # The object store's timings come in bursts (allocation, freeing of earlier objects), so
-    # the two ways alternate, round by round, and each keeps its median over 3·repeats rounds.
+    # the two ways alternate, round by round, 3·repeats rounds after one to warm up.
     times = {"shared ray.put": [], "copy per worker": []}
     for _ in range(3 * repeats + 1):
         for label, fn in (("shared ray.put", shared), ("copy per worker", copies)):
@@ -316,50 +579,101 @@ for size in broadcast_sizes:
             fn()
             times[label].append(time.perf_counter() - start)
     for label in broadcast:
-        broadcast[label].append(statistics.median(times[label][1:]))  # the first round warms up
+        broadcast[label].append(np.array(times[label][1:]))
 for label, times in broadcast.items():
-    print(label, [f"{t * 1000:.1f} ms" for t in times])
+    print(f"{label:16s}", ", ".join(f"{spread(t, 1e3, 1)} ms" for t in times))
 
 # %% [markdown]
 # ## Plots
+#
+# Markers are medians over the rounds, bars the interquartile range; dashed lines are models.
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
-for name, rates in results.items():
+fig, axes = plt.subplots(2, 3, figsize=(17, 8))
+for name in configs:
+    rates = sweep[name, fragment]
     ns = [n for n in rates if n > 0]
-    axes[0].plot(ns, [rates[n] for n in ns], marker="o", label=name)
-    axes[1].plot(ns, [rates[n] / (n * rates[1]) for n in ns], marker="o", label=name)
-axes[0].axhline(rllib_2, color="grey", ls="--", label="RLlib, 2 runners (64x64)")
-axes[0].set(xlabel="evaluators", ylabel="env steps/s", title="Sync sampling throughput")
-axes[1].axvline(CORES, color="grey", ls=":", label=f"{CORES} cores")
-axes[1].set(xlabel="evaluators", ylabel="efficiency X(n)/(n X(1))", title="Parallel efficiency", ylim=(0, 1.2))
+    for ax, values in ((axes[0, 0], [rates[n].rate for n in ns]),
+                       (axes[1, 0], [rates[n].rate / (n * rates[1].rate) for n in ns])):
+        medians, bars = zip(*map(quartiles, values))
+        ax.errorbar(ns, medians, yerr=np.transpose(bars), marker="o", capsize=3, label=name)
+axes[0, 0].axhline(np.median(versus["rllib"].rate), color="grey", ls="--", label="RLlib, 2 runners (64x64)")
+axes[0, 0].set(xlabel="evaluators", ylabel="env steps/s", title=f"Sync sampling throughput, B = {fragment}")
+axes[1, 0].axvline(CORES, color="grey", ls=":", label=f"{CORES} cores")
+axes[1, 0].set(xlabel="evaluators", ylabel="efficiency X(n)/(n X(1))", title="Parallel efficiency", ylim=(0, 1.2))
+
+curve = np.geomspace(fragments[0], fragments[-1], 50)
+for n in lines:
+    medians, bars = zip(*(quartiles(sweep[light, B][n].rate) for B in fragments))
+    line = axes[0, 1].errorbar(fragments, medians, yerr=np.transpose(bars), marker="o", ls="none", capsize=3,
+                               label="one process, no Ray" if n == 0 else f"{n} evaluator(s), sync")
+    axes[0, 1].plot(curve, max(n, 1) * curve / model_time(n, curve), color=line[0].get_color(), ls="--")
+axes[0, 1].plot([], [], color="grey", ls="--", label="fitted line, each n")
+axes[0, 1].set(xscale="log", xlabel="steps per call B", ylabel="env steps/s",
+               title="Throughput against B, and the fitted B / (a_n + B b_n)")
+
+for n in straggler_counts:
+    ks = sorted(k for m, k in straggle if m == n)
+    for key, marker in (("sync", "o"), ("async", "s")):
+        medians, bars = zip(*(quartiles(straggle[n, k][key].rate) for k in ks))
+        line = axes[0, 2].errorbar(ks, medians, yerr=np.transpose(bars), marker=marker, capsize=3, label=f"n={n} {key}")
+        model = [straggler_model(n, k)[key == "async"] for k in ks]
+        axes[0, 2].plot(ks, model, color=line[0].get_color(), ls="--")
+axes[0, 2].plot([], [], color="grey", ls="--", label="model")
+axes[0, 2].set(xlabel="straggler's slowdown k", ylabel="env steps/s", xticks=sorted(straggler_factors),
+               title=f"One evaluator k× slower (d = {step_delay_ms} ms/step)")
+
 for label, times in broadcast.items():
-    axes[2].loglog(broadcast_sizes, [t * 1000 for t in times], marker="o", label=label)
-axes[2].set(xlabel="parameters", ylabel="ms per broadcast to 4 workers", title="Weight broadcast")
+    medians, bars = zip(*(quartiles(t * 1000) for t in times))
+    axes[1, 1].errorbar(broadcast_sizes, medians, yerr=np.transpose(bars), marker="o", capsize=3, label=label)
+axes[1, 1].set(xscale="log", yscale="log", xlabel="parameters", ylabel="ms per broadcast to 4 workers", title="Weight broadcast")
 for row, parts in enumerate((distrl_parts, rllib_parts)):
     left = 0.0
     for name, us in parts.items():
-        axes[3].barh(row, us, left=left, label=f"{'distrl' if row == 0 else 'RLlib'}: {name}")
+        axes[1, 2].barh(row, us, left=left, label=f"{'distrl' if row == 0 else 'RLlib'}: {name}")
         left += us
-axes[3].set(yticks=[0, 1], yticklabels=["distrl", "RLlib"], xlabel="µs per env step, one process", title="Where a step's time goes")
-for ax in axes[:3]:
+axes[1, 2].set(yticks=[0, 1], yticklabels=["distrl", "RLlib"], xlabel="µs per env step, one process (medians)",
+               title="Where a step's time goes")
+for ax in (axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1]):
     ax.legend(fontsize=7)
-axes[3].legend(fontsize=6, ncols=2, loc="lower right")
+axes[1, 2].legend(fontsize=6, ncols=2, loc="lower right")
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
 # ## The numbers
+#
+# Ratios are medians of the per-round ratios (contenders timed in the same round).
 
 # %%
-light = results["CartPole, 64x64 MLP"]
-record("sample_throughput_1", light[1], "steps/s", "env steps/s, one Ray worker, sync")
-record("sample_scaling_2", light[2] / light[1], "x", "sync throughput with 2 workers / with 1")
-record("async_vs_sync_2", driving["async"] / driving["sync"], "x", "async / sync throughput with 2 workers")
-record("vs_rllib_sampling", versus["distrl"] / versus["rllib"], "x", "distrl / RLlib env steps/s, equal settings, 2 runners")
+light_rates = sweep[light, fragment]
+record("sample_throughput_1", np.median(light_rates[1].rate), "steps/s", "env steps/s, one Ray worker, sync")
+record("sample_scaling_2", np.median(light_rates[2].rate / light_rates[1].rate), "x", "sync throughput with 2 workers / with 1")
+record("async_vs_sync_2", np.median(identical["async"].rate / identical["sync"].rate), "x",
+       "async / sync throughput with 2 identical workers")
+record("fit_per_call_us", lines[1][0] * 1e6, "us", "fitted a_1: cost of one sync call to one Ray worker, whatever its size")
+record("fit_per_step_us", lines[1][1] * 1e6, "us", "fitted b_1: cost of one env step in one Ray worker")
+record("fit_ray_per_call_us", np.median(ray_per_call) * 1e6, "us", "a_1 - a_0: what a call through Ray adds to a local call")
+record("fit_driver_per_result_us", t_c * 1e6, "us", "a_2 - a_1: the driver's cost per result, paid in series")
+record("fit_max_residual", max(np.abs(r).max() for r in residuals.values()) * 100, "%",
+       "largest relative error of a fitted call time, any n and B")
+for n in straggler_counts if 4 in straggler_factors else []:
+    suffix = "" if n == 2 else f"_n{n}"
+    straggler = f"{n} workers, one whose env steps are delayed 4x as long as the others'"
+    record(f"async_vs_sync_straggler_4x{suffix}", np.median(straggle[n, 4]["async"].rate / straggle[n, 4]["sync"].rate),
+           "x", f"async / sync throughput, {straggler}")
+    model_sync, model_async = straggler_model(n, 4)
+    record(f"async_vs_sync_straggler_4x{suffix}_model", model_async / model_sync, "x", f"the model's async / sync, {straggler}")
+record(f"hierarchical_vs_flat_{total}", np.median(delegation["hierarchical"].rate / delegation["flat"].rate), "x",
+       f"{num_groups}x{group_size} sub-driver groups / flat, sync throughput, {total} workers")
+for key in delegation:
+    record(f"driver_cpu_{key}_{total}_ms", np.median(delegation[key].driver_cpu) * 1e3, "ms",
+           f"the driver thread's CPU time per sync step, {key}, {total} workers")
+record("vs_rllib_sampling", np.median(versus["distrl"].rate / versus["rllib"].rate), "x",
+       "distrl / RLlib env steps/s, equal settings, 2 runners")
 biggest = broadcast_sizes[-1]
 record(f"broadcast_speedup_{'10m' if biggest == 10_000_000 else biggest}",
-       broadcast["copy per worker"][-1] / broadcast["shared ray.put"][-1], "x",
+       np.median(broadcast["copy per worker"][-1] / broadcast["shared ray.put"][-1]), "x",
        f"copy-per-worker / shared ray.put time, {biggest} params, 4 workers")
 cluster.shutdown()
 
@@ -367,13 +681,38 @@ cluster.shutdown()
 # ## What it means
 #
 # On this machine the driver and every evaluator share two cores. Two evaluators can each
-# have a core, so throughput nearly doubles; four must share them, and efficiency falls to
-# about one half: the cores, not the coordination, stop the scaling. An evaluator in a Ray
-# actor is somewhat slower than the same loop in the lab's own process: the actor shares its
-# core with Ray's own threads and processes. The driver's work per batch (one `ray.get` of a
-# few tens of kilobytes) is small next to the sampling, so asynchronous and hierarchical
-# driving change little here: they pay off when evaluators differ in speed, or when one
-# driver must collect from many machines.
+# have a core, so throughput nearly doubles; four must share them, and the fitted cost per
+# step, $b_n$, grows with them: the cores, not the coordination, stop the scaling. An
+# evaluator in a Ray actor is somewhat slower than the same loop in the lab's own process:
+# the actor shares its core with Ray's own threads and processes.
+#
+# The fit separates what a call costs from what a step costs. Each way of sampling is a
+# straight line in $B$, to within the residuals printed with the fit; the cost per call is
+# the intercept $a_n$, and what Ray adds to a call is $a_1 - a_0$. At the lab's `fragment`
+# steps per call, the cost per call is a small part of a call's time; what two evaluators
+# lose against the ideal shows in $b_2 / b_1$ and $a_2 - a_1$, printed with the fit. The
+# driver's cost per result, estimated two ways (as $a_2 - a_1$, and as its thread's CPU
+# time), puts the point where the driver would be busy for a whole call at many more
+# evaluators than this machine has cores: that point is the model's, not a measurement.
+#
+# Asynchronous sampling cannot help identical evaluators, and the first comparison shows
+# little difference. With a straggler the two part, as the model says they should: a
+# synchronous step waits for the slowest evaluator, so its throughput falls with the
+# straggler's call time, while asynchronous sampling keeps taking the fast evaluators'
+# batches. The table sets each measurement beside the model's figure. Two things the model
+# leaves out move them apart, in opposite directions: a synchronous step waits for the
+# slowest of $n$ calls whose times vary even among identical evaluators (the model's $T$,
+# taken from the synchronous control, includes that wait, so it undercounts the fast
+# evaluators' rate under asynchronous sampling), and each timed asynchronous turn ends with
+# batches still running that it does not count, most of them the straggler's.
+#
+# Delegation to sub-drivers does what it promises to the driver: it handles one result per
+# group instead of one per evaluator, and its thread's CPU time per step falls with the
+# number of results (printed beside the throughput). On one node with two cores it cannot
+# raise throughput: the driver was not the bottleneck, and the sub-drivers are more
+# processes on the same cores, each batch crossing one more process boundary. It pays where
+# the driver's work per step approaches a call's time, which the model above places far
+# beyond this machine.
 #
 # Against RLlib the difference is the work around each step, not the parallelism: both run
 # two evaluators on two cores, but an RLlib env runner spends most of a step in its

@@ -15,14 +15,16 @@
 #     profiles:
 #       full:
 #         repeats: 9
+#         segments: [1, 2, 4]
 #         sizes_kb: [4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144]
 #         world_sizes: [2, 4]
 #       quick:
 #         repeats: 1
+#         segments: [1, 2]
 #         sizes_kb: [4, 65536]
 #         world_sizes: [2, 4]
-#     summary: Naive, tree and ring all-reduce over Ray actors, against gloo, the α–β
-#       cost model and this machine's memory bandwidth.
+#     summary: Naive, tree and ring all-reduce over Ray actors, against gloo and MPI, with
+#       a cost model of the implementation fitted to the measurements.
 #     title: All-reduce over Ray actors
 # ---
 
@@ -32,17 +34,21 @@
 # **The question.** Without a parameter server, workers that each computed a gradient must
 # all end with the sum (or mean) of everyone's: an *all-reduce*. How should the data move so
 # that the time stays flat as workers are added, and how close does an implementation on
-# Ray's actors and object store come to a production collective library (gloo, through
-# `torch.distributed`) and to what the hardware allows?
+# Ray's actors and object store come to the collective libraries used on one node in
+# production (gloo, through `torch.distributed`, and MPI) and to what the hardware allows?
 #
-# **The idea.** Let $n$ participants each hold $N$ bytes. Model a message of $m$ bytes as
-# costing $\alpha + m\beta$ (latency plus bytes over bandwidth) and reducing $m$ bytes as
-# $m\gamma$. Three algorithms (Thakur, Rabenseifner and Gropp, 2005):
+# **The idea.** Let $n$ participants each hold $N$ bytes, on a network where every rank has
+# a link and a core of its own. Model a message of $m$ bytes as costing $\alpha + m\beta$
+# (latency plus bytes over bandwidth) and reducing $m$ bytes as $m\gamma$. Three algorithms
+# (Thakur, Rabenseifner and Gropp, 2005):
 #
 # - **naive**: everyone sends to rank 0, which reduces and sends the result back:
 #   $T_{\text{naive}} = 2(n-1)(\alpha + N\beta) + (n-1)N\gamma$, all of it through one rank.
-# - **tree**: pairwise reductions up a binary tree, the result back down:
-#   $T_{\text{tree}} = 2\lceil\log_2 n\rceil(\alpha + N\beta) + \lceil\log_2 n\rceil N\gamma$.
+# - **tree**: partial sums go up a binary tree and the result comes back down. In the tree
+#   implemented here rank $r$'s children are $2r+1$ and $2r+2$, so its depth is
+#   $d = \lfloor\log_2 n\rfloor$, and a parent receives from, then sends to, two children:
+#   $T_{\text{tree}} = 4d(\alpha + N\beta) + 2dN\gamma$ (half that at a level where a parent
+#   has one child).
 # - **ring**: cut the buffer into $n$ chunks; in $n-1$ rounds each rank passes one chunk to
 #   its neighbour, which adds its own (reduce-scatter); then $n-1$ rounds pass the reduced
 #   chunks round (all-gather):
@@ -52,14 +58,44 @@
 # $2\frac{n-1}{n}N < 2N$ bytes. That is why the NCCL-tests convention reports *bus
 # bandwidth*, $\text{busbw} = \frac{2(n-1)}{n}N / T$: for the ring it is the bandwidth each
 # link achieves, comparable across $n$ and against the hardware's limit.
+#
+# **As implemented here** (`distrl/collective.py`) the collectives are plans of Ray actor
+# tasks, and two things differ from that picture. First, the ring is not decentralised: the
+# driver submits every task of a plan, and each message is a task whose argument is what
+# another rank returned. Ray's caller sends a task to its actor once its arguments exist, so
+# every step passes through the driver: as a reference for a chunk of 100 KiB or more (the
+# bytes go rank to rank through the shared-memory object store), as the data itself for a
+# smaller chunk (Ray inlines it into the reply and into the next task). Latency then comes
+# in two kinds. The driver does some work for every task it submits (sending it, taking
+# its reply): $\tau = 2n-1$ tasks for naive and tree ($n-1$ sends or leaves, the
+# reductions, $n-1$ receives) and $\tau = n(n+1)$ for the ring ($n$ sends, $n(n-1)$
+# reductions, $n$ receives), where the textbook ring has $2(n-1)$ rounds. And each hop of
+# the longest chain of dependent tasks waits for a reply to reach the driver and the next
+# task to reach its actor: $h = 3$ hops for naive (send, reduce, receive),
+# $\lfloor\log_2 n\rfloor + 2$ for the tree (a leaf, one reduction per level, a receive),
+# $n+1$ for the ring (send, $n-1$ reductions, receive). Second, on one node a message is a
+# put into the store and a read in place. Counted over all ranks, each plan puts $n$
+# buffers' worth into the store, reduces $n-1$ and copies $n-1$ out: $W = 3n-2$ passes over
+# $N$ bytes, the same for all three; the plans differ only in how the passes are spread
+# over the ranks. So the model of this implementation is
+#
+# $$T(\text{plan}, n, N) = h\,\lambda + \tau\,\alpha + W N \beta,$$
+#
+# with $\lambda$ the latency of one hop, $\alpha$ the driver's cost per submitted task and
+# $\beta$ the cost of one pass over a byte. If the ranks share the cores (here $n = 4$ ranks
+# on two), every pass queues for the same machine and $W = 3n-2$; if each rank has a core,
+# only the longest chain of passes counts: $W = n+2$ for naive, $\frac{3n-2}{n}$ for the
+# ring, and for the tree two reductions and a put per level along its deepest path. The lab
+# fits $\lambda$, $\alpha$ and $\beta$ to its own measurements under both readings and
+# reports which one the data support.
 
 # %% tags=["parameters"]
-repeats = 9  # timed repetitions per point (median reported)
+repeats = 9  # timed rounds per point, after one warm-up round (median and quartiles reported)
+segments = [1, 2, 4]  # pieces per ring chunk in the pipelining experiment
 sizes_kb = [4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144]  # message sizes N, in KiB
 world_sizes = [2, 4]  # numbers of participants n
 
 # %%
-import math
 import os
 import statistics
 import time
@@ -72,133 +108,259 @@ import torch
 
 from distrl import cluster
 from distrl.collective import CollectiveGroup
+from distrl.mpi_allreduce import MpiAllreduce, rank_input
 from studylog import record
 
 cluster.init()
 CORES = os.cpu_count()
-ALGORITHMS = ["naive", "tree", "ring", "gloo"]
+ALGORITHMS = ["naive", "tree", "ring", "gloo"]  # run by distrl's CollectiveGroup
+CONTENDERS = ALGORITHMS + ["mpi"]
+MODELLED = ["naive", "tree", "ring"]  # the plans the cost model describes
+MB64, KB4 = 64 * 2**20, 4 * 2**10
 
 
-def median_time(fn, reps=repeats):
-    """Seconds per call: one warm-up call, then the median of `reps` calls."""
-    fn()
-    times = []
-    for _ in range(reps):
+def clocked(fn):
+    """fn, returning its duration in seconds as the driver sees it."""
+    def timed():
         start = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+    return timed
 
 
-def side_by_side(calls, reps=repeats):
-    """Seconds per call of each of `calls` (a dict of functions), taking turns: a slow
-    spell of the machine or of the object store (its timings come in phases) then falls on
-    all of them alike. Median of `reps` rounds after one warm-up round."""
+def in_turns(calls, reps=repeats):
+    """Seconds per call of each of `calls` ({name: a function returning its own seconds}):
+    one warm-up round, then `reps` rounds of one call each, the order rotating by one every
+    round, so a slow spell of the machine or of the object store (its timings come in
+    phases) falls on all of them alike."""
+    names = list(calls)
+    for name in names:
+        calls[name]()
     times = defaultdict(list)
-    for _ in range(reps + 1):
-        for name, fn in calls.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t[1:]) for name, t in times.items()}
+    for r in range(reps):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name].append(calls[name]())
+    return dict(times)
+
+
+def spread(samples, scale=1e3):
+    """'median [first quartile–third quartile]' of samples · scale (ms by default)."""
+    q1, mid, q3 = np.percentile(np.asarray(samples) * scale, [25, 50, 75])
+    return f"{mid:.3g} [{q1:.3g}–{q3:.3g}]"
+
+
+def duration(samples):
+    """spread() of seconds, in ms, or in µs below a millisecond."""
+    small = statistics.median(samples) < 1e-3
+    return f"{spread(samples, 1e6 if small else 1e3)} {'µs' if small else 'ms'}"
 
 
 def busbw(nbytes, n, seconds):
-    return nbytes * 2 * (n - 1) / n / seconds / 1e9  # GB/s
+    """NCCL-tests' bus bandwidth, GB/s: algbw = N / T times 2(n−1)/n."""
+    return nbytes * 2 * (n - 1) / n / seconds / 1e9
+
+
+def mpi_calls(nbytes):
+    """MPI calls per turn, timed back to back: about 1 MiB's worth, 1 to 100, as MPI's
+    latency benchmarks repeat small messages many times."""
+    return max(1, min(100, 2**20 // nbytes))
 
 
 # %% [markdown]
-# ## A check first: every algorithm gives numpy's answer
+# ## A check first: every contender gives numpy's answer
 #
 # Lengths that $n$ does not divide, lengths shorter than $n$, integers and floats; every rank
 # must end with the same result. (The test suite checks the same property on random cases
-# with hypothesis, for $n$ from 1 to 5.)
+# with hypothesis, for $n$ from 1 to 5.) The groups made here are the ones measured below.
+# MPI is checked on float32 sums, the operation it is timed on.
 
 # %%
 rng = np.random.default_rng(0)
-for n in (2, 3, 4):
-    group = CollectiveGroup(n)
+groups = {n: CollectiveGroup(n) for n in world_sizes}
+for n, group in groups.items():
     for length in (1, 7, 1001):
         ints = [rng.integers(-1000, 1000, length) for _ in range(n)]
         floats = [rng.standard_normal(length).astype(np.float32) for _ in range(n)]
         for algorithm in ALGORITHMS:
-            for op, reduce in (("sum", np.add), ("max", np.maximum), ("min", np.minimum)):
+            for op, reduce in (("sum", np.add), ("max", np.maximum)):
                 group.set_buffers(ints)
                 group.allreduce(op, algorithm)
                 assert all(np.array_equal(b, reduce.reduce(np.stack(ints))) for b in group.buffers())
             group.set_buffers(floats)
             group.allreduce("mean", algorithm)
             assert all(np.allclose(b, np.mean(floats, axis=0), atol=1e-6) for b in group.buffers())
-    group.stop()
-print("naive, tree, ring and gloo agree with numpy: ok")
+    with MpiAllreduce(n) as mpi:
+        for length in (1, 7, 1001):
+            want = np.sum([rank_input(0, r, length) for r in range(n)], axis=0)
+            assert np.allclose(mpi.sum(length, seed=0), want, atol=1e-5)
+print("naive, tree, ring, gloo and MPI agree with numpy: ok")
 
 # %% [markdown]
-# ## This machine's α, β, γ and memory bandwidth
+# ## This machine's memory bandwidth
 #
-# α: half the time to pass one tiny message from one participant to another (two actor
-# tasks). β: the extra time per byte when the message is large (into the object store,
-# out of it). γ: the time per byte of `np.add` on two large arrays. And the physical limit
-# on one machine: copying memory with one core (`np.copyto`, destination already touched).
+# The physical limit on one machine: copying memory with one core (`np.copyto`, destination
+# already touched), and adding two arrays (`np.add`, the reduction's γ).
 
 # %%
-pair = CollectiveGroup(2)
-big = 64 * 2**20
-
-
-def message(nbytes):
-    pair.set_buffers([np.zeros(nbytes // 4, np.float32)] * 2)
-
-    def once():
-        sent = pair.ranks[0].send.remote(0, nbytes // 4)
-        ray.get(pair.ranks[1].receive.remote([(0, nbytes // 4)], sent))
-    return median_time(once, max(repeats, 5))
-
-
-alpha = message(4) / 2
-beta = max(message(big) - 2 * alpha, 0.0) / big
-a, b = np.ones(big // 4, np.float32), np.ones(big // 4, np.float32)
-# A core's memory bandwidth ramps up over tens of calls here (clock boost), so these two
-# take the median of many.
-gamma = median_time(lambda: np.add(a, b, out=a), 30) / big
+a, b = np.ones(MB64 // 4, np.float32), np.ones(MB64 // 4, np.float32)
 dst = np.empty_like(a)
-memcpy_gbs = big / median_time(lambda: np.copyto(dst, b), 30) / 1e9
-pair.stop()
-print(f"α = {alpha * 1e6:.0f} µs   β = {beta * 1e9:.3f} ns/B ({1 / beta / 1e9:.2f} GB/s)   "
-      f"γ = {gamma * 1e9:.3f} ns/B ({1 / gamma / 1e9:.2f} GB/s)   memcpy {memcpy_gbs:.2f} GB/s")
-
-
-def model(algorithm, n, nbytes):
-    """Predicted seconds for one all-reduce, from the formulas above."""
-    if algorithm == "naive":
-        return 2 * (n - 1) * (alpha + nbytes * beta) + (n - 1) * nbytes * gamma
-    if algorithm == "tree":
-        depth = math.ceil(math.log2(n))
-        return 2 * depth * (alpha + nbytes * beta) + depth * nbytes * gamma
-    return 2 * (n - 1) * alpha + 2 * (n - 1) / n * nbytes * beta + (n - 1) / n * nbytes * gamma
-
+# A core's memory bandwidth ramps up over tens of calls here (clock boost), so each takes
+# the median of many.
+copies = in_turns({"copy": clocked(lambda: np.copyto(dst, b)), "add": clocked(lambda: np.add(a, b, out=a))},
+                  max(repeats, 5) * 4)
+memcpy_gbs = MB64 / statistics.median(copies["copy"]) / 1e9
+del a, b, dst
+print(f"64 MiB, one core: memcpy {spread([MB64 / t / 1e9 for t in copies['copy']], 1)} GB/s, "
+      f"add {spread([MB64 / t / 1e9 for t in copies['add']], 1)} GB/s (median [quartiles])")
 
 # %% [markdown]
 # ## The measurement
 #
-# Each point: float32 buffers of the given size on every rank, the median of `repeats`
-# all-reduces (sum), the algorithms taking turns. gloo runs inside the same actors on the same buffers
-# (`torch.distributed`, initialised once per group), so the comparison is like for like.
+# Each point: float32 buffers of the given size on every rank, all-reduced (sum), the
+# contenders taking turns. gloo runs inside the same actors on the same buffers
+# (`torch.distributed`, initialised once per group), timed from the driver like distrl's
+# plans. MPI runs as its own job of $n$ processes (`mpi4py` over the `mpich` wheel from
+# PyPI, as shipped: shared memory between ranks, no Ray), started once per $n$, and is timed
+# as MPI's benchmarks time it: inside the ranks, the slowest rank's time, back-to-back calls
+# averaged at small sizes (`mpi_calls`). Its ranks nap between turns so that they leave the
+# cores to whoever is timed next.
 
 # %%
-measured = defaultdict(dict)  # (algorithm, n) -> {bytes: seconds}
-for n in world_sizes:
-    group = CollectiveGroup(n)
-    for kb in sizes_kb:
-        nbytes = kb * 1024
-        group.set_buffers([np.ones(nbytes // 4, np.float32)] * n)
-        calls = {a: (lambda a=a: group.allreduce("sum", a)) for a in ALGORITHMS}
-        for algorithm, seconds in side_by_side(calls).items():
-            measured[algorithm, n][nbytes] = seconds
-    group.stop()
+times = defaultdict(dict)  # (contender, n) -> {bytes: [seconds, one per round]}
+for n, group in groups.items():
+    with MpiAllreduce(n) as mpi:
+        for kb in sizes_kb:
+            nbytes = kb * 1024
+            group.set_buffers([np.ones(nbytes // 4, np.float32)] * n)
+            calls = {a: clocked(lambda a=a: group.allreduce("sum", a)) for a in ALGORITHMS}
+            calls["mpi"] = lambda nbytes=nbytes: mpi.time(nbytes, mpi_calls(nbytes))
+            for name, samples in in_turns(calls).items():
+                times[name, n][nbytes] = samples
 
-for (algorithm, n), points in measured.items():
-    line = "  ".join(f"{nb // 1024:>7d}K {t * 1e3:8.2f} ms" for nb, t in points.items())
-    print(f"{algorithm:5s} n={n}: {line}")
+
+def median(contender, n, nbytes):
+    return statistics.median(times[contender, n][nbytes])
+
+
+for n in world_sizes:
+    print(f"n = {n}, time per all-reduce, median [quartiles]:")
+    for contender in CONTENDERS:
+        print(f"  {contender:5s}", "  ".join(f"{nb // 1024:>6d}K {duration(s):>27s}" for nb, s in times[contender, n].items()))
+
+# %% [markdown]
+# ## Who wins where
+#
+# The fastest contender at each size (by median), and the sizes where the ring and gloo
+# trade places.
+
+# %%
+sizes = [kb * 1024 for kb in sizes_kb]
+
+
+def label(nbytes):
+    return f"{nbytes / 2**20:g} MiB" if nbytes >= 2**20 else f"{nbytes // 1024} KiB"
+
+
+def ring_beats_gloo_from(n):
+    """The smallest measured size from which the ring is faster than gloo at every larger
+    measured size, provided gloo is faster at some smaller one (a crossover); else None."""
+    ring_wins = [median("ring", n, s) < median("gloo", n, s) for s in sizes]
+    if not ring_wins[-1] or all(ring_wins):
+        return None
+    first = len(ring_wins) - ring_wins[::-1].index(False)  # just past gloo's largest win
+    return sizes[first]
+
+
+crossovers = {n: ring_beats_gloo_from(n) for n in world_sizes}
+for n in world_sizes:
+    winners = ", ".join(f"{label(s)} {min(CONTENDERS, key=lambda c: median(c, n, s))}" for s in sizes)
+    ratios = ", ".join(f"{label(s)} {median('gloo', n, s) / median('ring', n, s):.2f}" for s in sizes)
+    print(f"n={n} fastest: {winners}")
+    print(f"     ring/gloo busbw (above 1: the ring is faster): {ratios}")
+    gloo_wins = [label(s) for s in sizes if median("gloo", n, s) < median("ring", n, s)]
+    cross = crossovers[n]
+    print(f"     gloo is faster than the ring at: {', '.join(gloo_wins) or 'no measured size'}; "
+          + (f"the ring is faster from {label(cross)} up (crossover between "
+             f"{label(sizes[sizes.index(cross) - 1])} and {label(cross)})" if cross else "no crossover in the measured range"))
+
+# %% [markdown]
+# ## The model, fitted
+#
+# $\lambda$, $\alpha$ and $\beta$ by least squares on the relative error over every
+# measured point of naive, tree and ring (medians), once for each reading of $W$. gloo and
+# MPI are references, not modelled. Then a check the fit was not given: one 4-byte message
+# between two ranks is two tasks (a send and a receive) in a chain of two hops, so the model
+# says $2\lambda + 2\alpha$.
+
+# %%
+def tasks(algorithm, n, pieces=1):
+    """τ: tasks the driver submits for one all-reduce; the ring's chunks cut into `pieces`."""
+    return n * pieces + n * (n - 1) * pieces + n if algorithm == "ring" else 2 * n - 1
+
+
+def hops(algorithm, n, pieces=1):
+    """h: tasks on the longest chain of dependent tasks. With pieces, the last piece follows
+    the first one by pieces − 1 tasks."""
+    if algorithm == "ring":
+        return n + 1 + pieces - 1
+    return 3 if algorithm == "naive" else (n.bit_length() - 1) + 2  # bit_length − 1 = ⌊log2 n⌋
+
+
+def tree_chain(n, r=0):
+    """Passes on the longest chain of the tree below and at rank r: its children's chains,
+    then r adds each child's partial sum and puts its own."""
+    children = [c for c in (2 * r + 1, 2 * r + 2) if c < n]
+    return max((tree_chain(n, c) for c in children), default=0) + len(children) + 1
+
+
+def passes(algorithm, n, own_cores):
+    """W: passes over N bytes (a put into the store, a reduction, a copy out) that set the
+    time: all ranks' together when they share the cores, the longest chain when each rank
+    has a core (naive: put, n−1 reductions, put, copy out; tree: its chain, then a copy out)."""
+    if not own_cores:
+        return 3 * n - 2
+    return {"naive": n + 2, "tree": tree_chain(n) + 1, "ring": (3 * n - 2) / n}[algorithm]
+
+
+def terms(algorithm, n, nbytes, own_cores, pieces=1):
+    return np.array([hops(algorithm, n, pieces), tasks(algorithm, n, pieces), passes(algorithm, n, own_cores) * nbytes])
+
+
+def model(algorithm, n, nbytes, fit, own_cores, pieces=1):
+    """Predicted seconds for one all-reduce: hλ + τα + WNβ."""
+    return float(terms(algorithm, n, nbytes, own_cores, pieces) @ fit)
+
+
+def fit_model(own_cores):
+    """(λ, α, β) and each point's |model / measured − 1|."""
+    points = [(a, n, s) for a in MODELLED for n in world_sizes for s in sizes]
+    X = np.array([terms(a, n, s, own_cores) for a, n, s in points])
+    t = np.array([median(a, n, s) for a, n, s in points])
+    fit, *_ = np.linalg.lstsq(X / t[:, None], np.ones(len(t)), rcond=None)  # minimises Σ((X·fit − t)/t)²
+    return fit, np.abs(X @ fit / t - 1)
+
+
+READINGS = {False: "ranks share the cores (W = 3n−2)", True: "a core per rank (W = longest chain)"}
+fits = {own: fit_model(own) for own in READINGS}
+for own, (fit, errors) in fits.items():
+    print(f"{READINGS[own]:36s}: λ = {fit[0] * 1e6:4.0f} µs per hop, α = {fit[1] * 1e6:4.0f} µs per task, "
+          f"β = {fit[2] * 1e9:.3f} ns/B ({1 / fit[2] / 1e9:.2f} GB/s per pass); "
+          f"|model/measured − 1|: median {np.median(errors):.0%}, max {errors.max():.0%}")
+reading = min(fits, key=lambda own: np.median(fits[own][1]))  # True: a core per rank
+fit = fits[reading][0]
+print(f"the data fit better: {READINGS[reading]}")
+
+pair = groups[min(world_sizes)]
+pair.set_buffers([np.zeros(1, np.float32)] * pair.size)
+
+
+def one_message():
+    ray.get(pair.ranks[1].receive.remote([(0, 1)], pair.ranks[0].send.remote(0, 1)))
+
+
+message_s = in_turns({"message": clocked(one_message)}, max(repeats, 5))["message"]
+print(f"one 4-byte message (2 tasks, 2 hops): measured {spread(message_s)} ms, model 2λ + 2α = "
+      f"{2 * (fit[0] + fit[1]) * 1e3:.3g} ms")
 
 # %% [markdown]
 # ## Pipelining the ring
@@ -206,19 +368,21 @@ for (algorithm, n), points in measured.items():
 # With `segments = k` each chunk is cut into $k$ pieces that go round the ring one after
 # another, so a rank can reduce piece $j$ while its neighbour is already sending piece
 # $j+1$: the textbook remedy when a rank would otherwise sit idle while its chunk is on the
-# wire. Each piece is one more actor task per round.
+# wire. Each piece is one more task per rank and round, $\tau = kn^2 + n$, and the last
+# piece follows the first, $h = n + k$. The model, as fitted above, predicts the cost of
+# those tasks; the measurement says whether the overlap buys it back.
 
 # %%
 pipelined = {}
-for n in world_sizes:
-    group = CollectiveGroup(n)
-    group.set_buffers([np.ones(big // 4, np.float32)] * n)
-    calls = {k: (lambda k=k: group.allreduce("sum", "ring", k)) for k in (1, 2, 4)}
-    for segments, seconds in side_by_side(calls).items():
-        pipelined[n, segments] = seconds
-    group.stop()
-for (n, segments), seconds in pipelined.items():
-    print(f"ring, 64 MiB, n={n}, {segments} segment(s): {seconds * 1e3:6.1f} ms  busbw {busbw(big, n, seconds):.2f} GB/s")
+for n, group in groups.items():
+    group.set_buffers([np.ones(MB64 // 4, np.float32)] * n)
+    calls = {k: clocked(lambda k=k: group.allreduce("sum", "ring", k)) for k in segments}
+    for k, samples in in_turns(calls).items():
+        pipelined[n, k] = samples
+for (n, k), samples in pipelined.items():
+    print(f"ring, 64 MiB, n={n}, {k} segment(s): {spread(samples)} ms "
+          f"(model {model('ring', n, MB64, fit, reading, k) * 1e3:.3g}), "
+          f"busbw {busbw(MB64, n, statistics.median(samples)):.2f} GB/s")
 
 # %% [markdown]
 # ## Where the time goes: ring, 64 MiB, the largest n
@@ -226,13 +390,13 @@ for (n, segments), seconds in pipelined.items():
 # Ray records when each task runs and, within it, how long it spent deserializing its
 # arguments (reading chunks out of the store), executing (the reduction, or the copy into
 # the buffer) and storing its outputs (serializing the chunk it sends into the store). Per
-# rank, what is left of the wall-clock time is waiting: for a neighbour's chunk, or for a core.
+# rank, what is left of the wall-clock time is waiting: for a neighbour's chunk, for the
+# driver to pass the next task on, or for a core.
 
 # %%
 n = max(world_sizes)
-group = CollectiveGroup(n)
-group.set_buffers([np.ones(big // 4, np.float32)] * n)
-group.allreduce("sum", "ring")
+group = groups[n]
+group.allreduce("sum", "ring")  # the buffers hold 64 MiB since the pipelining cell
 time.sleep(1.0)  # let earlier task events reach the timeline first
 start = time.time()
 group.allreduce("sum", "ring")
@@ -244,7 +408,6 @@ per_rank = defaultdict(lambda: defaultdict(float))
 for event in ray.timeline():
     if event.get("name") in phases and event["ts"] / 1e6 >= start:
         per_rank[event["tid"]][phases[event["name"]]] += event["dur"] / 1e6
-group.stop()
 breakdown = {}
 for i, (_, parts) in enumerate(sorted(per_rank.items())):
     parts["task overhead and waiting"] = max(wall - sum(parts.values()), 0.0)
@@ -252,6 +415,8 @@ for i, (_, parts) in enumerate(sorted(per_rank.items())):
 for rank, parts in breakdown.items():
     print(rank, ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in parts.items()))
 print(f"wall {wall * 1e3:.1f} ms; {n} ranks share {CORES} cores")
+for g in groups.values():
+    g.stop()
 
 # %% [markdown]
 # Sending dominates. What does one send cost? A participant puts a 16 MiB chunk (64 MiB / 4)
@@ -265,23 +430,25 @@ def put_cost(nbytes, reps):
 
     chunk = np.ones(nbytes // 4, np.float32)
     target = np.empty_like(chunk)
-    times, faults = [], []
+    puts, faults, copies = [], [], []
     for _ in range(reps):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()
         ref = ray.put(chunk)
-        times.append(time.perf_counter() - start)
+        puts.append(time.perf_counter() - start)
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
         del ref
-    copy = median_time(lambda: np.copyto(target, chunk), reps)
-    return statistics.median(times), statistics.median(faults), copy
+        start = time.perf_counter()
+        np.copyto(target, chunk)
+        copies.append(time.perf_counter() - start)
+    return puts, faults, copies
 
 
-put_s, put_faults, copy_s = ray.get(put_cost.remote(big // 4, max(repeats, 5) * 3))
-per_fault = (put_s - copy_s) / put_faults
-print(f"ray.put of 16 MiB in an actor: {put_s * 1e3:.1f} ms ({big / 4 / put_s / 1e9:.2f} GB/s), "
-      f"{put_faults:.0f} minor page faults; the same bytes copied: {copy_s * 1e3:.1f} ms "
-      f"-> about {per_fault * 1e6:.2f} µs per fault, {1 - copy_s / put_s:.0%} of the put")
+put_s, put_faults, copy_s = ray.get(put_cost.remote(MB64 // 4, max(repeats, 5) * 3))
+per_fault = (statistics.median(put_s) - statistics.median(copy_s)) / statistics.median(put_faults)
+print(f"ray.put of 16 MiB in an actor: {spread(put_s)} ms, {statistics.median(put_faults):.0f} minor page faults; "
+      f"the same bytes copied: {spread(copy_s)} ms -> about {per_fault * 1e6:.2f} µs per fault, "
+      f"{1 - statistics.median(copy_s) / statistics.median(put_s):.0%} of the put")
 
 # %% [markdown]
 # ## NCCL, when there are GPUs
@@ -311,7 +478,7 @@ if gpus >= 2:
                 dist.all_reduce(x)
                 torch.cuda.synchronize()
                 times.append(time.perf_counter() - start)
-            return statistics.median(times)
+            return times
 
     ranks = [NcclRank.remote() for _ in range(2)]
     import socket
@@ -320,29 +487,36 @@ if gpus >= 2:
         port = s.getsockname()[1]
     ray.get([r.init.remote(ray.util.get_node_ip_address(), port, i, 2) for i, r in enumerate(ranks)])
     for kb in sizes_kb:
-        nccl[kb * 1024] = max(ray.get([r.time_allreduce.remote(kb * 1024, repeats) for r in ranks]))
-    print("NCCL, 2 GPUs:", "  ".join(f"{nb // 1024}K {busbw(nb, 2, t):.1f} GB/s" for nb, t in nccl.items()))
+        per_rank_times = ray.get([r.time_allreduce.remote(kb * 1024, repeats) for r in ranks])
+        nccl[kb * 1024] = np.max(per_rank_times, axis=0)  # each call: the slower rank
+    print("NCCL, 2 GPUs, busbw GB/s, median [quartiles]:",
+          "  ".join(f"{nb // 1024}K {spread([busbw(nb, 2, t) for t in ts], 1)}" for nb, ts in nccl.items()))
 else:
     print(f"{gpus} GPU(s) visible: the NCCL measurement needs two, skipped")
 
 # %% [markdown]
 # ## Plots
+#
+# Markers and lines: medians; shaded bands: the quartiles over rounds. Dashed: the model
+# with the fitted λ, α, β.
 
 # %%
-colors = dict(zip(ALGORITHMS, ["tab:red", "tab:orange", "tab:blue", "tab:gray"]))
+colors = dict(zip(CONTENDERS, ["tab:red", "tab:orange", "tab:blue", "tab:gray", "tab:purple"]))
 fig, axes = plt.subplots(2, len(world_sizes) + 1, figsize=(5 * (len(world_sizes) + 1), 7.5))
+x = np.array(sizes)
 for col, n in enumerate(world_sizes):
-    for algorithm in ALGORITHMS:
-        sizes = np.array(sorted(measured[algorithm, n]))
-        times = np.array([measured[algorithm, n][s] for s in sizes])
-        axes[0, col].loglog(sizes, times * 1e3, marker="o", color=colors[algorithm], label=algorithm)
-        if algorithm != "gloo":
-            axes[0, col].loglog(sizes, [model(algorithm, n, s) * 1e3 for s in sizes], ls="--",
-                                color=colors[algorithm], alpha=0.6, label=f"{algorithm}, α–β model")
-        axes[1, col].semilogx(sizes, [busbw(s, n, t) for s, t in zip(sizes, times)], marker="o",
-                              color=colors[algorithm], label=algorithm)
+    for contender in CONTENDERS:
+        q1, mid, q3 = np.percentile([times[contender, n][s] for s in sizes], [25, 50, 75], axis=1)
+        axes[0, col].loglog(x, mid * 1e3, marker="o", ms=3, color=colors[contender], label=contender)
+        axes[0, col].fill_between(x, q1 * 1e3, q3 * 1e3, color=colors[contender], alpha=0.2)
+        if contender in MODELLED:
+            axes[0, col].loglog(x, [model(contender, n, s, fit, reading) * 1e3 for s in sizes], ls="--",
+                                color=colors[contender], alpha=0.6, label=f"{contender}, model")
+        axes[1, col].semilogx(x, busbw(x, n, mid), marker="o", ms=3, color=colors[contender], label=contender)
+        axes[1, col].fill_between(x, busbw(x, n, q3), busbw(x, n, q1), color=colors[contender], alpha=0.2)
     if nccl and n == 2:
-        axes[1, col].semilogx(list(nccl), [busbw(s, 2, t) for s, t in nccl.items()], marker="s", color="tab:green", label="NCCL (GPU)")
+        nccl_mid = [busbw(s, 2, np.median(t)) for s, t in nccl.items()]
+        axes[1, col].semilogx(list(nccl), nccl_mid, marker="s", color="tab:green", label="NCCL (GPU)")
     axes[1, col].axhline(memcpy_gbs, color="black", ls=":", label=f"memcpy, one core ({memcpy_gbs:.1f} GB/s)")
     axes[0, col].set(title=f"all-reduce time, n = {n}", xlabel="bytes per rank", ylabel="ms")
     axes[1, col].set(title=f"bus bandwidth, n = {n}", xlabel="bytes per rank", ylabel="busbw (GB/s)")
@@ -354,12 +528,13 @@ for part in ["read chunks (deserialize)", "reduce / copy (execute)", "send chunk
     values = np.array([breakdown[r].get(part, 0.0) * 1e3 for r in ranks_shown])
     axes[0, -1].barh(ranks_shown, values, left=left, label=part)
     left += values
-axes[0, -1].set(title=f"ring, 64 MiB, n = {n}: where the time goes", xlabel="ms")
+axes[0, -1].set(title=f"ring, 64 MiB, n = {max(world_sizes)}: where the time goes (one call)", xlabel="ms")
 axes[0, -1].legend(fontsize=6)
-ns = np.arange(2, 17)
-for algorithm in ("naive", "tree", "ring"):
-    axes[1, -1].plot(ns, [model(algorithm, k, big) * 1e3 for k in ns], color=colors[algorithm], label=algorithm)
-axes[1, -1].set(title="the model at 64 MiB, as n grows (a core each)", xlabel="participants n", ylabel="predicted ms")
+ns = list(range(2, 17))
+for algorithm in MODELLED:
+    axes[1, -1].plot(ns, [model(algorithm, k, MB64, fit, True) * 1e3 for k in ns], color=colors[algorithm], label=algorithm)
+axes[1, -1].set(title="model, not measured: 64 MiB, a core per rank,\nthe fitted λ, α, β",
+                xlabel="participants n", ylabel="predicted ms")
 axes[1, -1].legend(fontsize=6)
 fig.tight_layout()
 plt.show()
@@ -368,52 +543,69 @@ plt.show()
 # ## The numbers
 
 # %%
-size64 = 65536 * 1024
-small = 4 * 1024
 n_big = max(world_sizes)
-ring64 = busbw(size64, n_big, measured["ring", n_big][size64])
-record(f"ring_busbw_64mb_n{n_big}", ring64, "GB/s", f"ring busbw, 64 MiB, n={n_big}")
+ring64 = busbw(MB64, n_big, median("ring", n_big, MB64))
+record(f"ring_busbw_64mb_n{n_big}", ring64, "GB/s", f"ring busbw, 64 MiB, n={n_big} (median)")
 for n in world_sizes:
-    record(f"ring_vs_gloo_64mb_n{n}", measured["gloo", n][size64] / measured["ring", n][size64], "x",
-           f"ring / gloo busbw, 64 MiB, n={n}")
+    record(f"ring_vs_gloo_64mb_n{n}", median("gloo", n, MB64) / median("ring", n, MB64), "x",
+           f"ring / gloo busbw, 64 MiB, n={n} (medians)")
+    record(f"mpi_busbw_64mb_n{n}", busbw(MB64, n, median("mpi", n, MB64)), "GB/s", f"MPI busbw, 64 MiB, n={n} (median)")
+    record(f"mpi_latency_4kb_n{n}_us", median("mpi", n, KB4) * 1e6, "µs", f"MPI at 4 KiB, n={n} (median)")
+    if crossovers[n]:
+        record(f"ring_beats_gloo_from_n{n}_mib", crossovers[n] / 2**20, "MiB",
+               f"n={n}: smallest measured size from which the ring beats gloo at every larger one")
+record(f"ring_vs_mpi_64mb_n{n_big}", median("mpi", n_big, MB64) / median("ring", n_big, MB64), "x",
+       f"ring / MPI busbw, 64 MiB, n={n_big} (medians)")
 record(f"ring_vs_memcpy_64mb_n{n_big}", ring64 / memcpy_gbs, "fraction", "ring busbw / one-core memcpy bandwidth")
-best = min(("naive", "tree", "ring"), key=lambda a: measured[a, n_big][small])
-record(f"small_latency_4kb_n{n_big}_us", measured[best, n_big][small] * 1e6, "µs",
-       f"best of naive/tree/ring at 4 KiB, n={n_big} ({best})")
-record("gloo_latency_4kb_n4_us" if n_big == 4 else f"gloo_latency_4kb_n{n_big}_us", measured["gloo", n_big][small] * 1e6, "µs",
-       f"gloo at 4 KiB, n={n_big}")
+best = min(MODELLED, key=lambda a: median(a, n_big, KB4))
+small = median(best, n_big, KB4)
+record(f"small_latency_4kb_n{n_big}_us", small * 1e6, "µs", f"best of naive/tree/ring at 4 KiB, n={n_big} ({best})")
+record(f"gloo_latency_4kb_n{n_big}_us", median("gloo", n_big, KB4) * 1e6, "µs", f"gloo at 4 KiB, n={n_big}")
+record(f"small_latency_vs_mpi_4kb_n{n_big}", small / median("mpi", n_big, KB4), "x",
+       f"best of naive/tree/ring ({best}) / MPI, time at 4 KiB, n={n_big}")
+record("model_lambda_us", fit[0] * 1e6, "µs", f"fitted latency per hop of a task chain ({READINGS[reading]})")
+record("model_alpha_us", fit[1] * 1e6, "µs", f"fitted cost per driver-submitted task ({READINGS[reading]})")
+record("model_beta_gbs", 1 / fit[2] / 1e9, "GB/s", f"fitted 1/β, per pass over the data ({READINGS[reading]})")
+record("model_median_error", np.median(fits[reading][1]), "fraction", "median |model / measured − 1| over the fitted points")
 cluster.shutdown()
 
 # %% [markdown]
 # ## What it means
 #
-# *Large messages.* The ring beats naive and tree once messages are large because no rank
-# does more than $2\frac{n-1}{n}N$ of moving and $\frac{n-1}{n}N$ of adding, and it beats gloo
-# at $n = 2$ and $n = 4$: gloo runs a ring too for large buffers, but over loopback TCP, a
-# copy into the kernel and a copy out per hop, where the object store costs one copy in and
-# a read in place.
+# *Every step goes through the driver.* The model prices a plan by the hops of its longest
+# chain of tasks and by the number of tasks the driver submits; the fit above says how much
+# of the measured time those terms explain, and the one-message check tests them on a plan
+# the fit never saw. At small sizes they are all there is: the ring's $n(n+1)$ tasks and
+# $n+1$ hops cost more than naive's and tree's $2n-1$ tasks and 3 or 4 hops (the 4 KiB
+# column). MPI's ranks exchange small messages through shared memory with no scheduler in
+# between (`small_latency_vs_mpi_4kb_n4` is how far distrl's best plan is from it); gloo,
+# started by one Ray task per rank, pays that task too. As $n$ grows, a ring planned by one
+# driver pays $n^2$ tasks where the textbook ring pays $2(n-1)$ rounds (the last panel, a
+# model): to scale, each rank would hold its neighbours' handles and send on its own, and
+# the driver would only start the ring.
 #
-# It stays far below the one-core memcpy line, and the two measurements above say why.
-# First, every chunk a rank sends is a new object, and the store maps fresh pages for every
-# new object: a 16 MiB put takes one minor page fault per 4 KiB page, about 4,100 of them,
-# which costs several times the copy itself (this machine's shared memory has no huge pages).
-# A rank sends $N$ bytes in all (its first chunk, then each partial sum), so sending runs at
-# the put's rate, a fraction of memcpy's. Second, with $n = 4$ four ranks share two cores,
-# so each rank's work also waits for a core, and the bus bandwidth, which counts one rank's
-# bytes, halves again. Reaching 0.3 of memcpy would need a transport without a fresh
-# mapping per message (buffers shared once and written in place, as NCCL does between GPUs
-# of one node), or a core per rank.
+# *Large messages.* On one node every plan does the same total work, $3n-2$ passes over the
+# buffer; the ring only spreads it evenly, which pays where each rank has a core of its
+# own. Which reading of $W$ the data support is printed with the fit. gloo's ring runs over
+# loopback TCP, a copy into the kernel and one out per hop, where the object store costs a
+# copy in and a read in place; the table above says at which sizes each wins and where they
+# cross. MPI moves the bytes through shared memory with neither a store nor a scheduler:
+# `ring_vs_mpi_64mb_n4` is how close distrl's ring comes to it.
 #
-# Pipelining does not pay here: no rank waits on a wire (a chunk is in shared memory the
-# moment it is put), both cores are already busy, and every extra piece costs a task. It
-# pays where a transfer takes real time, as between machines.
+# The ring stays far below the one-core memcpy line (`ring_vs_memcpy_64mb_n4`), and the
+# two measurements above say why. First, every chunk a rank sends is a new object, and the
+# store maps fresh pages for every new object: a 16 MiB put takes one minor page fault per
+# 4 KiB page, which costs several times the copy itself (this machine's shared memory has
+# no huge pages). Second, with $n = 4$ four ranks share two cores, so each rank's work also
+# waits for a core, and the bus bandwidth, which counts one rank's bytes, drops again.
 #
-# *Small messages.* At 4 KiB the α term is all there is: a Ray actor task costs about a
-# millisecond on this loaded two-core machine, and the ring needs $2(n-1)$ rounds of them,
-# where naive and tree need two or three. Latency-bound collectives (small gradients, many
-# steps) favour the fewest rounds; bandwidth-bound ones (large models) favour the ring.
+# Pipelining adds $n^2$ tasks per extra piece, which the model prices; whether the overlap
+# buys them back is in the pipelining table. Here no rank waits on a wire (a chunk is in
+# shared memory the moment it is put) and the cores are already busy, so there is little
+# idle time to fill. Pipelining is the remedy where a transfer takes real time, as between
+# machines.
 #
 # *On a cluster* β becomes the network's (about 1.2 GB/s for 10 Gb Ethernet, 12–50 GB/s for
 # InfiniBand), and with a core per rank the ring's $2\frac{n-1}{n}$ bytes per rank is what
-# keeps the time flat as $n$ grows (the last panel). On GPUs NCCL runs the same ring over
-# NVLink at hundreds of GB/s, and the host is no longer in the data path.
+# keeps the bandwidth term flat as $n$ grows. On GPUs NCCL runs the same ring over NVLink at
+# hundreds of GB/s, and the host is no longer in the data path.

@@ -15,16 +15,16 @@
 #     profiles:
 #       full:
 #         cap_s: 600
-#         references: [cleanrl, rllib]
-#         seeds: [0, 1, 2]
+#         references: [cleanrl, rllib, rllib_cleanrl]
+#         seeds: [0, 1, 2, 3, 4]
 #         target: 450
-#         variants: [ppo, ppo_no_overlap, a3c, ddppo, impala]
+#         variants: [ppo, ppo_no_overlap, ppo_local, ddppo, a2c, a3c, impala]
 #       quick:
 #         cap_s: 30
 #         references: [cleanrl]
 #         seeds: [0]
 #         target: 150
-#         variants: [ppo, a3c, ddppo, impala]
+#         variants: [ppo, ppo_local, ddppo, a2c, a3c, impala]
 #     summary: PPO, A3C, decentralized PPO and IMPALA composed from evaluators, a parameter
 #       server and all-reduce in about a hundred lines each, racing CleanRL and RLlib to solve
 #       CartPole.
@@ -67,17 +67,20 @@
 # return of the last 20 episodes reaches 450 (of 500), with a cap of 10 minutes.
 
 # %% tags=["parameters"]
-seeds = [0, 1, 2]  # one run of every contender per seed
+seeds = [0, 1, 2, 3, 4]  # one run of every contender per seed
 target = 450  # the mean return of the last `window` episodes that counts as solved
 window = 20  # episodes in that mean
 cap_s = 600  # a run that has not reached the target after this many seconds stops
-variants = ["ppo", "ppo_no_overlap", "a3c", "ddppo", "impala"]  # distrl's contenders
-references = ["cleanrl", "rllib"]  # a single-process PPO in CleanRL's style, and RLlib's PPO
+variants = ["ppo", "ppo_no_overlap", "ppo_local", "ddppo", "a2c", "a3c", "impala"]  # distrl's contenders
+# A single-process PPO in CleanRL's style; RLlib's PPO as its CartPole example ships it, and
+# RLlib's PPO at the CleanRL settings every PPO here uses.
+references = ["cleanrl", "rllib", "rllib_cleanrl"]
 
 # %%
 import inspect
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -174,40 +177,66 @@ assert vtrace_gap < 1e-4 and np.array_equal(*copies)
 # %% [markdown]
 # ## The contenders
 #
-# distrl's, each with 2 evaluators (one per core):
+# A headline ratio names one cause only if the two runs it compares differ in that one
+# thing. So the PPO contenders form a ladder, each rung changing one thing, all with
+# CleanRL's PPO settings (4 envs × 128 steps per iteration, 4 epochs of 4 minibatches, Adam
+# 2.5·10⁻⁴ annealed linearly over 500k steps, ε = 0.2, clipped value loss, entropy 0.01,
+# gradient norm 0.5, GAE(0.99, 0.95), bootstrapping from $V$ where the time limit truncates
+# an episode):
 #
-# - `ppo`: SyncSamples, with CleanRL's PPO settings so that the comparison is of systems, not
-#   of hyperparameters: 2 evaluators × 2 envs × 128 steps = CleanRL's 4 × 128 per iteration,
-#   4 epochs of 4 minibatches, Adam 2.5·10⁻⁴ annealed linearly over 500k steps, ε = 0.2,
-#   clipped value loss, entropy 0.01, gradient norm 0.5, GAE(0.99, 0.95). With
-#   `sample_ahead`, the evaluators sample the next batch while the driver learns on this
-#   one (the batch is one step, 16 minibatch updates, old; PPO's ratio is taken against the
-#   policy that sampled it).
-# - `ppo_no_overlap`: the same without sampling ahead: sample, then learn, then broadcast.
-# - `ddppo`: SyncAllReduce with the same PPO settings; each evaluator takes half of every
-#   minibatch and the halves' gradients are averaged by the ring. Two details differ from
-#   the central learner: each rank normalises advantages over its half, and clips its own
-#   gradient's norm before the averaging.
-# - `a3c`: AsyncGradients, A2C's loss, 8 envs × 32 steps per gradient, Adam 10⁻³ on the server.
-# - `impala`: AsyncSamples, A2C's loss on V-trace targets (ρ̄ = c̄ = 1, λ = 1), 8 envs × 32 steps
-#   per batch, one Adam step of 10⁻³ per batch.
+# | contender | sampler | processes | sampling overlaps learning |
+# |---|---|---|---|
+# | `cleanrl` | CleanRL-style loop (gymnasium vector env, `nn.Module` calls per step) | 1 | no |
+# | `ppo_local` | distrl's RolloutWorker, in the driver (no remote workers) | 1 | no |
+# | `ppo_no_overlap` | distrl's, 2 evaluators × 2 envs | 3 (driver + 2) | no |
+# | `ppo` | the same, with `sample_ahead` | 3 | yes |
 #
-# The clock starts when every evaluator is up (RLlib's too: its build is timed apart) and
-# stops at the end of the first step after which the last 20 episodes average `target`.
+# `cleanrl` → `ppo_local` is the sampler and learner code; `ppo_local` → `ppo_no_overlap`
+# is distribution alone; `ppo_no_overlap` → `ppo` is overlap alone (the batch learned on is
+# one step, 16 minibatch updates, old; PPO's ratio is taken against the policy that sampled
+# it). `ddppo` is SyncAllReduce at the same settings: each evaluator takes half of every
+# minibatch, normalises advantages over its half, and the ring averages the halves'
+# gradients, which are clipped after the averaging, as DDP and DD-PPO do.
+#
+# The asynchronous optimizers are not PPO, so they race at one shared **A2C** setting
+# instead, each against the others: A2C's loss (value 0.5, entropy 0.01), 256 rows per
+# update, one Adam step of 10⁻³ (ε 10⁻⁵) per update, gradient norm 0.5, GAE or V-trace
+# with γ = 0.99, λ = 0.95. What differs is only the optimizer:
+#
+# - `a2c`: SyncSamples with one epoch of one minibatch; 2 evaluators × 4 envs × 32 steps
+#   make each update's 256 rows, all sampled by the current weights.
+# - `a3c`: AsyncGradients; each evaluator computes a gradient on its own 8 envs × 32 steps
+#   with the weights it last pulled, and the server applies it on arrival (staleness up to
+#   N − 1 = 1 update).
+# - `impala`: AsyncSamples; each evaluator's 8 × 32 batch is learned on by the driver on
+#   arrival, corrected by V-trace (ρ̄ = c̄ = 1).
+#
+# Every contender checks the stopping rule after 16 updates (one PPO iteration; 16 steps
+# of A2C, A3C or IMPALA). The clock starts when every evaluator (and A3C's server) is up,
+# RLlib's too (its build is timed apart), and stops at the end of the first check at
+# which the last 20 episodes average `target`.
 
 # %%
+UPDATES_PER_CHECK = 16  # updates between two checks of the stopping rule, for every contender
+
+
 def make_optimizer(kind: str, seed: int):
     ppo_workers = WorkerConfig(num_envs=2, fragment_length=128, seed=seed, policy=PolicyConfig(lr=2.5e-4))
     a2c_workers = WorkerConfig(num_envs=8, fragment_length=32, seed=seed, policy=PolicyConfig(lr=1e-3))
     ppo = dict(epochs=4, minibatch_size=128, anneal_steps=500_000)
     if kind in ("ppo", "ppo_no_overlap"):
         return SyncSamples(WorkerSet(ppo_workers, 2, ppo_loss(clip_value=0.2)), sample_ahead=kind == "ppo", seed=seed, **ppo)
+    if kind == "ppo_local":  # no remote workers: the driver's own RolloutWorker samples 4 × 128
+        return SyncSamples(WorkerSet(replace(ppo_workers, num_envs=4), 0, ppo_loss(clip_value=0.2)), seed=seed, **ppo)
     if kind == "ddppo":
         return SyncAllReduce(ppo_workers, 2, ppo_loss(clip_value=0.2), **ppo)
+    if kind == "a2c":
+        return SyncSamples(WorkerSet(replace(a2c_workers, num_envs=4), 2, a2c_loss()), epochs=1, minibatch_size=256, seed=seed)
     if kind == "a3c":
-        return AsyncGradients(WorkerSet(a2c_workers, 2, a2c_loss()), gradients_per_step=16, optimizer=Optimizer("adam", lr=1e-3))
+        return AsyncGradients(WorkerSet(a2c_workers, 2, a2c_loss()), gradients_per_step=UPDATES_PER_CHECK,
+                              optimizer=Optimizer("adam", lr=1e-3, eps=1e-5))  # the learner's Adam, on the server
     if kind == "impala":
-        return AsyncSamples(WorkerSet(a2c_workers, 2, a2c_loss()), batches_per_step=16)
+        return AsyncSamples(WorkerSet(a2c_workers, 2, a2c_loss()), batches_per_step=UPDATES_PER_CHECK, lam=a2c_workers.lam)
     raise ValueError(kind)
 
 
@@ -215,13 +244,22 @@ def solved(returns: list[float]) -> bool:
     return len(returns) >= window and float(np.mean(returns[-window:])) >= target
 
 
+def ready(opt) -> None:
+    """Wait until every actor the optimizer uses has started (A3C's server shards too)."""
+    ray.get([w.__ray_ready__.remote() for w in opt.workers.remotes])
+    if isinstance(opt, AsyncGradients):
+        opt.server.versions()
+
+
 def run_distrl(kind: str, seed: int) -> dict:
     opt = make_optimizer(kind, seed)
-    ray.get([w.__ray_ready__.remote() for w in opt.workers.remotes])
-    curve, start = [], time.perf_counter()
+    ready(opt)
+    steps_per_check = UPDATES_PER_CHECK if kind == "a2c" else 1  # A2C's step is one update
+    curve, history, start = [], [], time.perf_counter()
     try:
         while True:
-            opt.step()
+            for _ in range(steps_per_check):
+                history.append(opt.step())
             wall, s = time.perf_counter() - start, opt.stats
             curve.append((wall, s.env_steps, s.mean_return(window)))
             if solved(s.returns) or wall > cap_s:
@@ -229,14 +267,18 @@ def run_distrl(kind: str, seed: int) -> dict:
     finally:
         opt.stop()
     return dict(time_s=wall, steps=s.env_steps, updates=s.updates, reached=solved(s.returns), curve=curve,
-                parts={"sampling": s.sample_s, "learning": s.learn_s, "moving weights": s.sync_s})
+                history=history, parts={"sampling": s.sample_s, "learning": s.learn_s, "moving weights": s.sync_s})
 
 # %% [markdown]
 # **CleanRL-style PPO**, written afresh after CleanRL's single-file `ppo.py` and its defaults
 # (4 envs × 128 steps, 4 epochs × 4 minibatches, Adam 2.5·10⁻⁴ annealed over 500k steps,
 # clipped value loss, advantage normalisation per minibatch). Sub-environments reset within
-# the step that ends them, as in the gymnasium version CleanRL was written for; like
-# CleanRL, a time-limit truncation is treated as an end.
+# the step that ends them, as in the gymnasium version CleanRL was written for. One
+# adaptation: CleanRL treats a time-limit truncation as a termination (no value after it);
+# here, as in distrl's evaluators and RLlib, a truncated step bootstraps from the value of
+# its final observation, $r_t + \gamma V(s_{t+1})$, so that all PPO contenders estimate
+# the same advantages and the steps they need differ by the system alone. (Folding
+# $\gamma V(s_{t+1})$ into $r_t$ and keeping CleanRL's done flag gives exactly that.)
 
 # %%
 def layer(inputs: int, outputs: int, std: float = np.sqrt(2)) -> nn.Linear:
@@ -282,8 +324,13 @@ def run_cleanrl(seed: int, num_envs=4, num_steps=128, lr=2.5e-4, total_steps=500
             obs[t], dones[t] = next_obs, next_done
             with torch.no_grad():
                 actions[t], logprobs[t], _, values[t] = agent.act(next_obs)
-            o, r, terminated, truncated, _ = envs.step(actions[t].numpy())
+            o, r, terminated, truncated, info = envs.step(actions[t].numpy())
             rewards[t] = torch.as_tensor(r, dtype=torch.float32)
+            cut = np.flatnonzero(truncated & ~terminated)
+            if len(cut):  # bootstrap at the time limit (the adaptation above)
+                with torch.no_grad():
+                    final = torch.as_tensor(np.stack([info["final_obs"][i] for i in cut]), dtype=torch.float32)
+                    rewards[t, cut] += gamma * agent.value(final)
             running += r
             for i in np.flatnonzero(terminated | truncated):
                 returns.append(float(running[i]))
@@ -324,16 +371,25 @@ def run_cleanrl(seed: int, num_envs=4, num_steps=128, lr=2.5e-4, total_steps=500
     return dict(time_s=wall, steps=(iteration + 1) * batch, reached=solved(returns), curve=curve, parts=parts)
 
 # %% [markdown]
-# **RLlib's PPO**, with the settings of RLlib's own CartPole example (`lr` 3·10⁻⁴, 6 epochs,
-# `vf_loss_coeff` 0.01, one hidden layer of 32 linear units shared by policy and value) and 2
-# env runners; everything else is RLlib 2.60's default (4,000 env steps per iteration). RLlib
-# reports episode returns only as means, so a callback in each env runner logs every return
-# (`reduce="item_series"` keeps the raw list, handed back by each `train()`), and the same
-# stopping rule is applied to them. An episode split across two sampling calls arrives in
-# chunks; the callback adds the earlier chunks' returns.
+# **RLlib's PPO**, twice. `rllib` is PPO as RLlib's own CartPole example ships it (`lr`
+# 3·10⁻⁴, 6 epochs, `vf_loss_coeff` 0.01, one hidden layer of 32 linear units shared by
+# policy and value), with 2 env runners; everything else is RLlib 2.60's default (4,000 env
+# steps per iteration, minibatches of 128, a KL penalty). `rllib_cleanrl` is the same
+# algorithm at the settings every PPO above uses: 2 env runners × 2 envs × 128 steps = 512
+# per iteration, 4 epochs of minibatches of 128, Adam 2.5·10⁻⁴ annealed linearly to 0 at
+# 500k steps (RLlib's piecewise schedule), ε = 0.2, no KL penalty, entropy 0.01, value
+# coefficient 0.5, global gradient norm 0.5, GAE(0.99, 0.95), separate 64-64 tanh networks.
+# Two things RLlib cannot be set to match: its value clipping clips the *squared error* at
+# `vf_clip_param` (kept at its default, 10) rather than the change in $V$, and its Adam's ε
+# is torch's default 10⁻⁸ (CleanRL's is 10⁻⁵).
+#
+# RLlib reports episode returns only as means, so a callback in each env runner logs every
+# return (`reduce="item_series"` keeps the raw list, handed back by each `train()`), and the
+# same stopping rule is applied to them. An episode split across two sampling calls arrives
+# in chunks; the callback adds the earlier chunks' returns.
 
 # %%
-def run_rllib(seed: int) -> dict:
+def rllib_config(settings: str, seed: int):
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
@@ -341,17 +397,21 @@ def run_rllib(seed: int) -> dict:
         total = episode.get_return() + sum(chunk.get_return() for chunk in prev_episode_chunks)
         metrics_logger.log_value("episode_returns_all", float(total), reduce="item_series")
 
-    config = (
-        PPOConfig()
-        .environment("CartPole-v1")
-        .env_runners(num_env_runners=2)
-        .training(lr=0.0003, num_epochs=6, vf_loss_coeff=0.01)
-        .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[32], fcnet_activation="linear", vf_share_layers=True))
-        .callbacks(on_episode_end=on_episode_end)
-        .debugging(seed=seed)
-    )
+    config = PPOConfig().environment("CartPole-v1").callbacks(on_episode_end=on_episode_end).debugging(seed=seed)
+    if settings == "example":
+        return (config.env_runners(num_env_runners=2)
+                .training(lr=0.0003, num_epochs=6, vf_loss_coeff=0.01)
+                .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[32], fcnet_activation="linear", vf_share_layers=True)))
+    return (config.env_runners(num_env_runners=2, num_envs_per_env_runner=2, rollout_fragment_length=128)
+            .training(lr=[[0, 2.5e-4], [500_000, 0.0]], train_batch_size_per_learner=512, minibatch_size=128,
+                      num_epochs=4, gamma=0.99, lambda_=0.95, clip_param=0.2, use_kl_loss=False, entropy_coeff=0.01,
+                      vf_loss_coeff=0.5, grad_clip=0.5, grad_clip_by="global_norm")
+            .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[64, 64], fcnet_activation="tanh", vf_share_layers=False)))
+
+
+def run_rllib(seed: int, settings: str = "example") -> dict:
     built = time.perf_counter()
-    algo = config.build_algo()
+    algo = rllib_config(settings, seed).build_algo()
     build_s = time.perf_counter() - built
     returns, curve, start = [], [], time.perf_counter()
     try:
@@ -370,17 +430,19 @@ def run_rllib(seed: int) -> dict:
 # %% [markdown]
 # ## The race
 #
-# Seeds run in turn, and within a seed every contender runs one after another, so that
-# whatever the machine does over the minutes of the run falls on all of them alike.
+# Seeds run in turn, and within a seed every contender runs once, one after another, the
+# order rotating from seed to seed, so that whatever the machine does over the minutes of
+# the run falls on all of them alike.
 
 # %% timeout_s=7200
-contenders = {kind: run_distrl for kind in variants} | {
-    name: {"cleanrl": run_cleanrl, "rllib": run_rllib}[name] for name in references}
+runners = {"cleanrl": run_cleanrl, "rllib": run_rllib, "rllib_cleanrl": lambda seed: run_rllib(seed, "cleanrl")}
+contenders = {kind: (lambda seed, kind=kind: run_distrl(kind, seed)) for kind in variants} | {
+    name: runners[name] for name in references}
+order = list(contenders)
 runs = {}
-for seed in seeds:
-    for name, run in contenders.items():
-        runs[name, seed] = run(seed) if run is not run_distrl else run(name, seed)
-        r = runs[name, seed]
+for turn, seed in enumerate(seeds):
+    for name in order[turn % len(order):] + order[:turn % len(order)]:
+        runs[name, seed] = r = contenders[name](seed)
         print(f"seed {seed} {name:<15} {'solved' if r['reached'] else 'NOT solved'} in {r['time_s']:6.1f} s, "
               f"{r['steps']:>7,} env steps")
 
@@ -390,84 +452,183 @@ def median(name: str, key: str) -> float:
     return statistics.median(runs[name, s][key] if runs[name, s]["reached"] else float("inf") for s in seeds)
 
 
-print(f"{'contender':<16} {'solved':>6} {'median s':>9} {'median steps':>13} {'steps/s':>8}")
-for name in contenders:
-    solved_runs = [runs[name, s] for s in seeds if runs[name, s]["reached"]]
-    rate = np.mean([r["steps"] / r["time_s"] for r in solved_runs]) if solved_runs else float("nan")
-    print(f"{name:<16} {len(solved_runs):>4}/{len(seeds)} {median(name, 'time_s'):>9.1f} "
-          f"{median(name, 'steps'):>13,.0f} {rate:>8,.0f}")
-if "rllib" in contenders:
-    print(f"RLlib's build (not timed in the race): {np.mean([runs['rllib', s]['build_s'] for s in seeds]):.1f} s")
+def spread(name: str, key: str) -> str:
+    """min–max over seeds (a seed that did not solve shows as ∞)."""
+    values = [runs[name, s][key] if runs[name, s]["reached"] else float("inf") for s in seeds]
+    return f"{min(values):,.{1 if key == 'time_s' else 0}f}–{max(values):,.{1 if key == 'time_s' else 0}f}"
+
+
+groups = {"PPO, one cause per rung": ["cleanrl", "ppo_local", "ppo_no_overlap", "ppo", "ddppo", "rllib_cleanrl", "rllib"],
+          "A2C's loss, one setting": ["a2c", "a3c", "impala"]}
+for title, members in groups.items():
+    print(f"\n{title}: median [min–max] over {len(seeds)} seeds")
+    print(f"{'contender':<15} {'solved':>6} {'time (s)':>22} {'env steps':>26} {'steps/s':>8}")
+    for name in (m for m in members if m in contenders):
+        solved_runs = [runs[name, s] for s in seeds if runs[name, s]["reached"]]
+        rate = statistics.median(r["steps"] / r["time_s"] for r in solved_runs) if solved_runs else float("nan")
+        print(f"{name:<15} {len(solved_runs):>4}/{len(seeds)} {median(name, 'time_s'):>7.1f} [{spread(name, 'time_s'):>12}] "
+              f"{median(name, 'steps'):>9,.0f} [{spread(name, 'steps'):>14}] {rate:>8,.0f}")
+for name in ("rllib", "rllib_cleanrl"):
+    if name in contenders:
+        print(f"{name}'s build (not timed in the race): median {statistics.median(runs[name, s]['build_s'] for s in seeds):.1f} s")
 
 # %% [markdown]
 # ## Learning curves
 #
-# The mean return of the last 20 episodes against wall time and against environment steps:
-# the line is the median across seeds, the band spans the seeds. A run ends when it solves,
-# and is drawn at its last value after that.
+# The mean return of the last 20 episodes against wall time and against environment steps,
+# one row per group: the line is the median across seeds, the band spans the seeds (min to
+# max). A run ends when it solves, and is drawn at its last value after that.
 
 # %%
 colors = dict(zip(contenders, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-for name in contenders:
-    for axis, column, reach in ((axes[0], 0, max(r["time_s"] for (n, _), r in runs.items() if n == name)),
-                                (axes[1], 1, max(r["steps"] for (n, _), r in runs.items() if n == name))):
-        grid = np.linspace(0, reach, 200)
-        curves = np.array([np.interp(grid, [c[column] for c in runs[name, s]["curve"]],
-                                     np.nan_to_num([c[2] for c in runs[name, s]["curve"]])) for s in seeds])
-        axis.plot(grid, np.median(curves, 0), color=colors[name], label=name)
-        axis.fill_between(grid, curves.min(0), curves.max(0), color=colors[name], alpha=0.15)
-for axis, label in ((axes[0], "wall time (s)"), (axes[1], "env steps")):
-    axis.axhline(target, color="grey", ls=":", lw=1)
-    axis.set(xlabel=label, ylabel=f"mean return, last {window} episodes")
-axes[0].set_xscale("log")
-axes[1].xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:.0f}k"))
-axes[0].legend(fontsize=8)
-axes[0].set_title("Learning against wall time")
-axes[1].set_title("Learning against env steps")
-
-# Where the time goes, as each driver sees it, for the seed with the median time.
-named_parts = ["sampling", "learning", "moving weights"]
-for row, name in enumerate(n for n in contenders if runs[n, seeds[0]]["parts"]):
-    by_time = sorted(seeds, key=lambda s: runs[name, s]["time_s"])
-    r = runs[name, by_time[len(by_time) // 2]]
-    left = 0.0
-    for k, part in enumerate(named_parts):
-        share = r["parts"].get(part, 0.0) / r["time_s"]
-        axes[2].barh(row, share, left=left, color=f"C{k}", label=part if row == 0 else None)
-        left += share
-    axes[2].barh(row, max(0.0, 1 - left), left=left, color="lightgrey", label="other" if row == 0 else None)
-axes[2].set(yticks=range(row + 1), yticklabels=[n for n in contenders if runs[n, seeds[0]]["parts"]],
-            xlabel="share of the driver's wall time", title="Where the driver's time goes (median seed)")
-axes[2].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4)
+rows = [(title, [m for m in members if m in contenders]) for title, members in groups.items()]
+rows = [(title, members) for title, members in rows if members]
+fig, axes = plt.subplots(len(rows), 2, figsize=(14, 4.5 * len(rows)), squeeze=False)
+for (title, members), (by_time, by_steps) in zip(rows, axes):
+    for name in members:
+        for axis, column, key in ((by_time, 0, "time_s"), (by_steps, 1, "steps")):
+            grid = np.linspace(0, max(runs[name, s][key] for s in seeds), 200)
+            curves = np.array([np.interp(grid, [c[column] for c in runs[name, s]["curve"]],
+                                         np.nan_to_num([c[2] for c in runs[name, s]["curve"]])) for s in seeds])
+            axis.plot(grid, np.median(curves, 0), color=colors[name], label=name)
+            axis.fill_between(grid, curves.min(0), curves.max(0), color=colors[name], alpha=0.15)
+    for axis, label in ((by_time, "wall time (s)"), (by_steps, "env steps")):
+        axis.axhline(target, color="grey", ls=":", lw=1)
+        axis.set(xlabel=label, ylabel=f"mean return, last {window} episodes", title=f"{title}: against {label.split(' (')[0]}")
+    by_time.set_xscale("log")
+    by_steps.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:.0f}k"))
+    by_time.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
+# %% [markdown]
+# ## Where the time goes
+#
+# Each distrl driver times its phases: waiting for samples, learning, moving weights. The
+# bars show the seed with the median time; "other" is the rest of the driver's time (the
+# stopping rule, statistics). A3C's "learning" is only the driver submitting pushes: the
+# server applies them meanwhile.
+
 # %%
+timed = [n for n in contenders if runs[n, seeds[0]]["parts"]]
+named_parts = ["sampling", "learning", "moving weights"]
+fig, axis = plt.subplots(figsize=(9, 0.45 * len(timed) + 1.2))
 print("Driver's time per part, seed with the median time (s):")
-for name in contenders:
-    if runs[name, seeds[0]]["parts"]:
-        r = runs[name, sorted(seeds, key=lambda s: runs[name, s]["time_s"])[len(seeds) // 2]]
-        rest = r["time_s"] - sum(r["parts"].values())
-        print(f"  {name:<15} " + "  ".join(f"{k} {v:5.1f}" for k, v in r["parts"].items()) + f"  other {rest:5.1f}")
-for name in ("ppo", "ppo_no_overlap", "ddppo"):
-    if name in contenders:  # a minibatch update: on the driver (PPO), or gradient + ring + apply (DD-PPO)
-        per_update = [runs[name, s]["parts"]["learning"] / runs[name, s]["updates"] * 1e3 for s in seeds]
-        print(f"{name}: {statistics.median(per_update):.1f} ms of learning per minibatch update")
+for row, name in enumerate(timed):
+    r = runs[name, sorted(seeds, key=lambda s: runs[name, s]["time_s"])[len(seeds) // 2]]
+    left = 0.0
+    for k, part in enumerate(named_parts):
+        share = r["parts"].get(part, 0.0) / r["time_s"]
+        axis.barh(row, share, left=left, color=f"C{k}", label=part if row == 0 else None)
+        left += share
+    axis.barh(row, max(0.0, 1 - left), left=left, color="lightgrey", label="other" if row == 0 else None)
+    rest = r["time_s"] - sum(r["parts"].values())
+    print(f"  {name:<15} " + "  ".join(f"{k} {v:5.1f}" for k, v in r["parts"].items()) + f"  other {rest:5.1f}")
+axis.set(yticks=range(len(timed)), yticklabels=timed, xlabel="share of the driver's wall time")
+axis.invert_yaxis()
+axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4)
+fig.tight_layout()
+plt.show()
+
+
+def per_update_ms(name: str) -> list[float]:
+    """The driver's learning time per minibatch update, one value per seed."""
+    return [runs[name, s]["parts"]["learning"] / runs[name, s]["updates"] * 1e3 for s in seeds]
+
+
+for name in ("ppo", "ppo_no_overlap", "ppo_local", "ddppo"):
+    if name in contenders:  # on the driver (PPO), or gradient + ring + apply (DD-PPO)
+        ms = per_update_ms(name)
+        print(f"{name}: {statistics.median(ms):.2f} ms [{min(ms):.2f}–{max(ms):.2f}] of learning per minibatch update")
+
+# %% [markdown]
+# ## Does V-trace correct anything at N = 2?
+#
+# IMPALA's batches are sampled by weights some updates old, and V-trace weighs each step by
+# $\pi/\mu$, cut at $\bar\rho = \bar c = 1$. If the ratios stay near 1 the correction does
+# little. Measured on the last batch of every step (16 batches), over all seeds: the mean
+# ratio, the largest, and the share of steps whose ratio the truncation cut.
+
+# %%
+if "impala" in contenders:
+    ratios = {key: [h[key] for s in seeds for h in runs["impala", s]["history"]]
+              for key in ("rho_mean", "rho_max", "rho_clipped", "c_clipped")}
+    for key, values in ratios.items():
+        q1, q2, q3 = np.percentile(values, [25, 50, 75])
+        print(f"{key:<12} median {q2:.3f}  IQR [{q1:.3f}, {q3:.3f}]  max {max(values):.3f}  ({len(values)} batches)")
+
+# %% [markdown]
+# ## On 8 machines: a model, not a measurement
+#
+# This machine has two cores, so what follows is **a model**, with its parameters taken
+# from the runs above; its one check is that at $N = 2$ it reproduces the iteration times
+# measured here. Per PPO iteration (512 env steps, 16 minibatch updates), with $N$
+# evaluators on $N$ cores:
+#
+# - $s$: sampling time of one iteration with 2 evaluators (from `ppo_no_overlap`); with $N$
+#   evaluators, $2s/N$, assuming sampling scales perfectly (the actors lab measures how
+#   close it comes);
+# - $\ell$: the central learner's 16 updates (from `ppo_no_overlap`), which do not shrink with $N$;
+# - $w$: the weight broadcast (from `ppo_no_overlap`);
+# - DD-PPO: per minibatch, a gradient on $128/N$ rows plus a ring all-reduce of
+#   $2(N-1)$ steps; $u$ is its measured per-minibatch time at $N = 2$, split into the
+#   learner's per-update compute $\ell/16$ and a per-ring-step cost $a = (u - \ell/16)/2$.
+#
+# $$T_\text{sync}(N) = \frac{2s}{N} + \ell + w, \qquad T_\text{ahead}(N) = \max\!\Big(\frac{2s}{N}, \ell\Big) + w, \qquad T_\text{DD-PPO}(N) = \frac{2s}{N} + 16\Big(\frac{2}{N}\frac{\ell}{16} + 2(N-1)\,a\Big)$$
+#
+# The DD-PPO line takes Ray's per-task cost on this machine as the ring's per-step cost; a
+# collective library over a network (NCCL, gloo) has a per-step cost of microseconds, which
+# the last row shows by setting $a$ to 50 µs.
+
+# %%
+def per_iteration(name: str, part: str) -> float:
+    """Median over seeds of a driver phase's time per 16-update iteration (s)."""
+    return statistics.median(runs[name, s]["parts"][part] / (runs[name, s]["updates"] / UPDATES_PER_CHECK) for s in seeds)
+
+
+if {"ppo", "ppo_no_overlap", "ddppo"} <= set(contenders):
+    s_, l_, w_ = (per_iteration("ppo_no_overlap", p) for p in ("sampling", "learning", "moving weights"))
+    u = statistics.median(per_update_ms("ddppo")) / 1e3
+    a = (u - l_ / 16) / 2
+
+    def model(N: int, ring_step: float = a) -> dict[str, float]:
+        return {"ppo_no_overlap": 2 * s_ / N + l_ + w_, "ppo": max(2 * s_ / N, l_) + w_,
+                "ddppo": 2 * s_ / N + 16 * (2 / N * l_ / 16 + 2 * (N - 1) * ring_step)}
+
+    def measured(name: str) -> float:
+        return statistics.median(runs[name, s]["time_s"] / (runs[name, s]["updates"] / UPDATES_PER_CHECK) for s in seeds)
+
+    print(f"parameters: s = {s_ * 1e3:.0f} ms, ℓ = {l_ * 1e3:.0f} ms, w = {w_ * 1e3:.1f} ms, "
+          f"u = {u * 1e3:.1f} ms, a = {a * 1e3:.2f} ms per ring step")
+    print(f"{'ms per iteration':<32} {'ppo_no_overlap':>15} {'ppo':>8} {'ddppo':>8}")
+    print(f"{'measured, N = 2':<32} " + " ".join(f"{measured(n) * 1e3:>{w}.0f}" for n, w in
+                                                 (("ppo_no_overlap", 15), ("ppo", 8), ("ddppo", 8))))
+    for label, N, step in (("model, N = 2", 2, a), ("model, N = 16 (8 machines × 2)", 16, a),
+                           ("model, N = 16, a = 50 µs", 16, 50e-6)):
+        m = model(N, step)
+        print(f"{label:<32} {m['ppo_no_overlap'] * 1e3:>15.0f} {m['ppo'] * 1e3:>8.0f} {m['ddppo'] * 1e3:>8.0f}")
 
 # %%
 record(f"ppo_time_to_{target}_s", median("ppo", "time_s"), "s",
-       f"distrl PPO (SyncSamples, 2 workers), median over {len(seeds)} seeds")
-if "rllib" in contenders:
-    record(f"ppo_vs_rllib_time_to_{target}", median("ppo", "time_s") / median("rllib", "time_s"), "x",
-           "distrl PPO / RLlib PPO median time (lower is better)")
+       f"distrl PPO (SyncSamples, 2 workers, sampling ahead), median over {len(seeds)} seeds")
+if "ppo_local" in contenders:
+    record(f"ppo_local_time_to_{target}_s", median("ppo_local", "time_s"), "s",
+           "the same PPO with no remote workers (the driver samples), median")
+    record(f"ppo_vs_local_time_to_{target}", median("ppo", "time_s") / median("ppo_local", "time_s"), "x",
+           "distrl PPO with 2 workers and overlap / the same with none (lower is better)")
 if "cleanrl" in contenders:
-    record(f"ppo_vs_cleanrl_steps_to_{target}", median("ppo", "steps") / median("cleanrl", "steps"), "x",
-           "distrl PPO / CleanRL-style PPO median env steps (lower is better)")
     record(f"ppo_vs_cleanrl_time_to_{target}", median("ppo", "time_s") / median("cleanrl", "time_s"), "x",
            "distrl PPO (2 workers) / single-process CleanRL-style PPO median time (lower is better)")
-for kind in ("a3c", "ddppo", "impala"):
-    if kind in contenders and np.isfinite(median(kind, "time_s")):
+    record(f"ppo_vs_cleanrl_steps_to_{target}", median("ppo", "steps") / median("cleanrl", "steps"), "x",
+           "distrl PPO / CleanRL-style PPO median env steps (lower is better)")
+if "rllib_cleanrl" in contenders:
+    record(f"ppo_vs_rllib_same_settings_time_to_{target}", median("ppo", "time_s") / median("rllib_cleanrl", "time_s"), "x",
+           "distrl PPO / RLlib PPO at the same (CleanRL) settings, median time (lower is better)")
+if "rllib" in contenders:
+    record(f"ppo_vs_rllib_time_to_{target}", median("ppo", "time_s") / median("rllib", "time_s"), "x",
+           "distrl PPO / RLlib PPO as its CartPole example ships it, median time (lower is better)")
+for kind in ("ddppo", "a2c", "a3c", "impala"):
+    if kind in contenders and np.isfinite(median(kind, "time_s")):  # a median seed that never solved has no time
         record(f"{kind}_time_to_{target}_s", median(kind, "time_s"), "s", f"distrl {kind}, median over {len(seeds)} seeds")
 record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer module, counted by radon")
 
@@ -475,49 +636,53 @@ record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer mo
 # ## What the numbers mean
 #
 # **The claim holds in code.** Each optimizer is one module of about a hundred lines, docs
-# included, with a `step()` of one or two dozen, using the primitives through their
-# methods (DD-PPO's worker is at once a RolloutWorker and a ring Participant, and fills the
-# participant's buffer with its gradient itself): SyncSamples is `sync_sample`, minibatch SGD and `broadcast_weights`; A3C is an
-# evaluator call whose gradient goes by reference to `ShardedServer.push`; DD-PPO submits
-# gradient tasks, a ring plan and apply tasks; IMPALA is `ray.wait` over the evaluators plus
-# V-trace. RLlib 2.60's PPO and IMPALA modules are several times longer because they carry
-# a configuration system, metrics and fault handling that distrl leaves out.
+# included (the table at the top), built only from the primitives' methods: SyncSamples is
+# `sync_sample`, minibatch SGD and `broadcast_weights`; A3C is an evaluator call whose
+# gradient goes by reference to `ShardedServer.push`; DD-PPO submits gradient tasks, a
+# ring plan and apply tasks; IMPALA is `ray.wait` over the evaluators plus V-trace. Each
+# survives a worker killed mid-step (the test suite kills one in every optimizer), which
+# adds a few lines to each. RLlib 2.60's PPO and IMPALA modules are several times longer:
+# they carry a configuration system, metrics and checkpoint machinery that distrl leaves out.
 #
-# **On two cores, distribution pays for itself once sampling overlaps learning.** distrl's
-# PPO beats the single-process CleanRL-style PPO with the same hyperparameters (the
-# recorded ratios). Part of that is per step: CleanRL's loop spends more than half its time
-# sampling, through module calls and a distribution object per step, which distrl's
-# evaluators avoid (the actors lab measured where such a step's time goes). The rest is
-# overlap: sampling ahead, the driver hardly waits for experience and spends most of its
-# time learning, so it is learner-bound. Without overlap (`ppo_no_overlap`) the driver
-# alternates with its evaluators, waits for each batch and each broadcast, and is slower.
-# In env steps the runs differ less than the seeds do (see the table: each contender's
-# steps vary by tens of percent between seeds), so the steps ratio says that learning on
-# batches one step old cost nothing measurable, not that it learns better.
+# **What each rung of the PPO ladder isolates.** The cell below divides each rung's median
+# time by the one before it. `ppo_local` over `cleanrl` is the code (the sampler and learner
+# of one process, same hyperparameters, same steps up to seed noise); `ppo_no_overlap` over
+# `ppo_local` is distribution alone, on two cores: two evaluator processes and a driver
+# instead of one process; `ppo` over `ppo_no_overlap` is sampling ahead alone.
+# `rllib_cleanrl` over `ppo` compares two systems at one setting; `rllib` is RLlib as its
+# example ships, a different algorithm setting, so its row compares products, not systems.
+# Steps to the target vary by tens of percent from seed to seed (the min–max columns), so
+# a steps ratio near 1 says the systems learn alike, not that one learns better.
 #
-# **RLlib pays for generality per step.** Its env runners spend most of each step in
-# connectors and bookkeeping (the actors lab measured them at about an eighth of distrl's
-# steps per second), and its default iteration of 4,000 steps checks the stopping rule only
-# every second or two.
+# **The A2C race compares optimizers only.** Loss, rows per update, step size and network
+# are shared; what differs is who waits. `a2c` waits for both evaluators at every update and
+# broadcasts after it; `a3c` and `impala` never wait, at the price of gradients or samples up
+# to one update old at $N = 2$, which the V-trace cell shows in numbers: how far $\pi/\mu$
+# strays from 1 and how often the truncation cuts it.
 #
 # **DD-PPO is slow here by construction.** It all-reduces once per minibatch, 16 times per
-# iteration, and each all-reduce is a chain of actor tasks (gradient, send, reduce,
-# gather, apply) at about a millisecond per hop on this machine (the all-reduce lab's α),
-# for a gradient of only 9k numbers: the per-update time printed above is several times the
-# central learner's. A3C and IMPALA solve fastest: they need about as many env steps as
-# PPO, but take one gradient step per 256-row batch where PPO takes 16 per 512 rows, so
-# they run at more than twice PPO's env steps per second; their price is stale gradients
-# or samples, which grows with the number of evaluators. (A3C's "learning" share in the
-# bar chart is only the driver submitting pushes: the server applies them meanwhile.)
+# iteration, and each all-reduce is a chain of actor tasks that the driver submits and
+# relays, for a gradient of 9k numbers; the per-update times above show its cost next to
+# the central learner's.
 #
-# **On a cluster of 8 machines.** Sampling then scales with the evaluators under every
-# strategy; what matters is what stays serial. SyncSamples' single learner does every
-# minibatch update and sends the weights to every evaluator: its learning time per iteration
-# stays fixed while sampling shrinks 8-fold, and since it is learner-bound already on two
-# cores, it gains little. DD-PPO splits the learning 8 ways, and a ring all-reduce moves
-# 2(n−1)/n of the gradient per rank whatever n is; over NCCL or gloo on a real network its
-# per-minibatch latency is microseconds rather than Ray tasks' millisecond, so for a model of
-# any size it is the strategy that keeps scaling, which is why DD-PPO was built. IMPALA
-# scales sampling without waiting, and its one learner can batch many evaluators' data on a
-# GPU; A3C is bounded by one server's bandwidth and by staleness, which grows with the
-# number of workers.
+# **On 8 machines** the model above says what stays serial: the central learner's
+# iteration, which does not shrink with $N$, and DD-PPO's ring, whose $2(N-1)$ steps grow
+# with it unless each step costs microseconds (a collective library), not a Ray task.
+
+# %%
+def ratio_line(name: str, base: str, what: str) -> str:
+    if name not in contenders or base not in contenders:
+        return ""
+    return (f"{name:<15} {median(name, 'time_s'):7.1f} s   {median(name, 'time_s') / median(base, 'time_s'):5.2f}× "
+            f"{base:<15} ({what})")
+
+
+for line in (ratio_line("ppo_local", "cleanrl", "the code: sampler and learner, one process"),
+             ratio_line("ppo_no_overlap", "ppo_local", "distribution alone"),
+             ratio_line("ppo", "ppo_no_overlap", "sampling ahead alone"),
+             ratio_line("ppo", "cleanrl", "all three together"),
+             ratio_line("rllib_cleanrl", "ppo", "RLlib against distrl, same settings"),
+             ratio_line("a3c", "a2c", "not waiting for gradients"),
+             ratio_line("impala", "a2c", "not waiting for samples, V-trace")):
+    if line:
+        print(line)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distrl.collective import CollectiveGroup, ParticipantLost
+from distrl.mpi_allreduce import MpiAllreduce, rank_input
 from distrl.partition import chunk_bounds
 
 from conftest import kill_actor, run_on_two_nodes
@@ -186,3 +187,12 @@ def test_allreduce_on_a_simulated_two_node_cluster():
             for out in group.buffers():
                 np.testing.assert_array_equal(out, sum(inputs))
     """)
+
+
+def test_mpi_allreduce_sums_for_two_ranks_and_ends_cleanly():
+    with MpiAllreduce(2) as job:
+        out = job.sum(1001, seed=7)
+        assert 0 < job.time(4096, calls=3) < 1.0
+    # Two terms: one rounding, the same in either order, so exactly numpy's sum.
+    np.testing.assert_array_equal(out, rank_input(7, 0, 1001) + rank_input(7, 1, 1001))
+    assert job.process.returncode == 0

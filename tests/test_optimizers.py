@@ -4,6 +4,7 @@ stepping on one node and on two, adding up its statistics, resuming from a check
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -157,6 +158,33 @@ def test_decentralized_copies_stay_equal():
         np.testing.assert_array_equal(first, second)
     finally:
         opt.stop()
+
+
+def test_ddppo_applies_the_clipped_mean_of_the_ranks_gradients():
+    # One epoch of one minibatch, so each rank's share is its whole batch and the step is one
+    # update; a norm cap far below the gradients' norms, so the clip acts.
+    config = dataclasses.replace(SMALL, policy=PolicyConfig(hidden=(16,), max_grad_norm=0.01))
+    opt = SyncAllReduce(config, 2, ppo_loss(), epochs=1, minibatch_size=2 * BATCH)
+    try:
+        start = opt.weights()
+        opt.step()
+        ranks = opt.workers.remotes
+        shares = ray.get([w.__ray_call__.remote(lambda rank: rank.batch.take(rank.minibatches[0])) for w in ranks])
+        applied = ray.get([w.__ray_call__.remote(
+            lambda rank: torch.cat([p.grad.reshape(-1) for p in rank.policy.parameters]).numpy()) for w in ranks])
+    finally:
+        opt.stop()
+    # The same update in one process: each rank's unclipped g_i, their mean, then the clip.
+    policy = opt.workers.local.policy
+    policy.set_weights(start)
+    g = [policy.compute_unclipped_gradients(share)[0] for share in shares]
+    mean = (g[0] + g[1]) / 2
+    assert np.linalg.norm(mean) > 10 * config.policy.max_grad_norm
+    want = policy.clip_gradients(mean)
+    np.testing.assert_allclose(applied[0], want, rtol=1e-4, atol=1e-7)
+    np.testing.assert_array_equal(applied[0], applied[1])  # every rank clipped the same bytes alike
+    clipped_first = (policy.clip_gradients(g[0]) + policy.clip_gradients(g[1])) / 2
+    assert not np.allclose(applied[0], clipped_first, rtol=1e-2, atol=1e-6)  # the order is what is tested
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)

@@ -6,34 +6,43 @@ the reduction (sum, mean, max or min) of everyone's buffer. A `CollectiveGroup` 
 
 - naive: every rank sends its buffer to rank 0, which reduces them all and sends the result
   back. Rank 0 moves and reduces (n−1)·N bytes; everyone else waits.
-- tree: partial reductions flow up a binary tree (rank r's children are 2r+1 and 2r+2), so
-  the reduction takes ⌊log2 n⌋ rounds of pairwise work; the result then goes back down.
+- tree: partial reductions flow up a binary tree (rank r's children are 2r+1 and 2r+2),
+  whose depth is ⌊log2 n⌋: that many levels, a parent adding both children's partial sums
+  in one step; the result then goes back to everyone.
 - ring: reduce-scatter, then all-gather. The buffer is cut into n contiguous chunks; in
   round s of n−1, rank i sends chunk (i−s−1) mod n to rank i+1, which adds its own copy of
   that chunk. Afterwards rank i holds chunk i fully reduced, and the all-gather gives every
-  rank every chunk. Each rank sends and receives 2(n−1)/n · N bytes, whatever n is, and
-  does 1/n of the reduction.
+  rank every chunk. On a network each rank sends and receives 2(n−1)/n · N bytes, whatever
+  n is, and does 1/n of the reduction (on one node the all-gather reads chunks in place:
+  below).
 
 `reduce_scatter`, `allgather` and `broadcast` are offered on their own; the ring all-reduce
 is literally the first two in sequence.
 
-How data moves. The driver plans a collective as a graph of actor tasks and submits the
-whole graph at once: every message is a task whose argument is the reference to what
-another participant sent, so Ray starts each step as soon as its input exists and the
-driver waits for none of the steps. What a participant sends is the array its task
-returns: Ray writes a returned array of 100 KB or more into the shared-memory object store,
-and the driver holds only its reference; a smaller one Ray inlines into the task's reply,
-which passes through the driver (the caller) on its way to the receiving task. Putting
-even small chunks into the store from the participant (and passing nested references)
-would keep them off the driver too, but measured here it makes a 4 KiB ring at n=4 about
-three times slower (40 ms against 14), so small messages take Ray's inline path. On one
-node the receiver reads a chunk in place from shared memory (numpy arrays come out of the
-store zero-copy) and reduces it straight into its own buffer. A chunk that is passed on
-unchanged (the broadcast after naive and tree, the ring's all-gather) is passed on by
-reference: it is put once and every rank that needs it reads that one object, where a
-network implementation would send it again at every hop.
-Copies that remain, because the store owns its memory: one into the store per message
-sent, and one out of it for each chunk that is copied (not reduced) into a buffer.
+How data moves. The ring is not decentralised: the driver plans a collective as a graph
+of actor tasks and submits the whole graph at once, every message being a task whose
+argument is the reference to what another participant sent. The driver blocks on none of
+the steps, but it takes part in each: Ray's caller holds a task until its arguments exist
+and then sends it to its actor, so every step costs a round through the driver, and a
+plan's fixed cost grows with the number of tasks the driver submits (naive and tree
+2n−1, ring n(n+1), gloo n). What a participant sends is the array its task returns. Ray
+writes a returned array of 100 KiB or more into the shared-memory object store, and the
+driver handles only its reference, so those bytes go from rank to rank; a smaller one Ray
+inlines into the task's reply, which goes to the driver (the caller) and from there into
+the receiving task, so those bytes pass through the driver. DD-PPO's gradient (about 37 KB
+for a CartPole policy) is all chunks of that kind. Putting even small chunks into the
+store from the participant (passing nested references) would keep their bytes off the
+driver, but measured here it makes a 4 KiB ring at n=4 about three times slower (40 ms
+against 14), so small messages take Ray's inline path. On one node the receiver reads a
+chunk in place from shared memory (numpy arrays come out of the store zero-copy) and
+reduces it straight into its own buffer. A chunk that is passed on unchanged (the
+broadcast after naive and tree, the ring's all-gather) is passed on by reference: it is
+put once and every rank that needs it reads that one object, where a network
+implementation would send it again at every hop. Copies that remain, because the store
+owns its memory: one into the store per message sent, and one out of it for each chunk
+that is copied (not reduced) into a buffer. Counted over all ranks, each of the three
+plans so puts n buffers' worth into the store, reduces n−1 and copies n−1 out: on one node
+they differ in how that work is spread over ranks and in task count, not in its amount.
 
 The reference backend (`algorithm="gloo"`) runs torch.distributed's gloo all-reduce inside
 the same actors, on the same buffers, so a comparison is like for like.

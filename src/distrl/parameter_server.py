@@ -25,11 +25,16 @@ remain are the put of each message (gradient, new shard) and the worker's copy o
 pulled shards into its own parameters.
 
 Checkpoints and failures: every `checkpoint_every` updates a server writes its parameters,
-optimizer state and version to a file, atomically (a temporary file, fsync, rename). If a
-server dies, `ShardedServer` starts a new one from its last checkpoint and retries the
-call, so at most `checkpoint_every − 1` updates to that shard are lost. A worker whose
-gradient does not arrive (its actor died) is left out of the synchronous step's mean,
-which goes on with the others.
+optimizer state and version to a file of that version, atomically (a temporary file, fsync,
+rename), keeping its last two. Every shard receives the same calls in the same order, so all
+of them checkpoint at the same versions. If a shard dies, `ShardedServer` starts a new one
+and rolls *every* shard back to the newest version that all of them saved, then sends the
+call again: θ is never a mix of versions, and at most `checkpoint_every − 1` updates are
+lost, of every shard alike (besides pushes sent without waiting). Each call carries a
+number, saved with the checkpoint, and a server ignores a number it has already seen: a
+shard that died after checkpointing a call but before answering it does not apply that
+gradient twice. A worker whose gradient does not arrive (its actor died) is left out of the
+synchronous step's mean, which goes on with the others.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
-from ray.exceptions import RayActorError, RayError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from .cluster import ACTOR_CPUS
 from .partition import chunk_bounds
@@ -63,18 +68,24 @@ class ParameterServer:
     """One shard of the parameters, [lo, hi) of the whole vector, and its optimizer state."""
 
     def __init__(self, params: np.ndarray | None = None, optimizer: Optimizer = Optimizer(), lo: int = 0,
-                 max_staleness: int | None = None, checkpoint: str | None = None, checkpoint_every: int = 0):
+                 max_staleness: int | None = None, checkpoint: str | None = None, checkpoint_every: int = 0,
+                 restore: int | None = None):
+        """`checkpoint` is the prefix of this shard's checkpoint files (one per saved version).
+        With `params` None the server is a replacement: it starts from its checkpoint of
+        version `restore`."""
         assert optimizer.kind in ("sgd", "adam"), f"unknown optimizer {optimizer.kind!r}"
         self.optimizer, self.lo, self.max_staleness = optimizer, lo, max_staleness
-        self.checkpoint_path, self.checkpoint_every = checkpoint, checkpoint_every
-        if params is None:  # a replacement, from the last checkpoint
-            self.restore(checkpoint)
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        if params is None:
+            assert restore is not None, "a replacement server needs the version to restore"
+            self.rollback(restore)
         else:
             self.params = np.array(params, np.float32, copy=True)
             self.m, self.v = np.zeros_like(self.params), np.zeros_like(self.params)
             self.version = 0
-        self.hi = self.lo + len(self.params)
-        self.acc, self.tmp = np.empty_like(self.params), np.empty_like(self.params)
+            self.last_call = 0  # the number of the last call from ShardedServer, for retries
+            self.hi = self.lo + len(self.params)
+            self.acc, self.tmp = np.empty_like(self.params), np.empty_like(self.params)
         self.staleness: list[int] = []
         self.dropped = 0
 
@@ -85,9 +96,12 @@ class ParameterServer:
         return self.version
 
     @ray.method(num_returns=2)
-    def step(self, *gradients: np.ndarray) -> tuple[np.ndarray, int]:
+    def step(self, *gradients: np.ndarray, call: int | None = None) -> tuple[np.ndarray, int]:
         """Synchronous: apply the mean of one gradient per worker; return the new parameters
-        and their version (a second, small object, so a caller can wait on it cheaply)."""
+        and their version (a second, small object, so a caller can wait on it cheaply).
+        A `call` number already seen is a retry of an update this server holds: not applied."""
+        if self._seen(call):
+            return self.params, self.version
         lo, hi = self.lo, self.hi
         if self.optimizer.kind == "sgd":  # θ − (α/N)·Σg is N fused passes, with no buffer at all
             for g in gradients:
@@ -103,8 +117,11 @@ class ParameterServer:
         self._adam(self.acc, scale=1.0 / len(gradients))
         return self.params, self.version
 
-    def push(self, gradient: np.ndarray, version: int) -> bool:
-        """Asynchronous: apply a gradient computed on `version` now; False if dropped as stale."""
+    def push(self, gradient: np.ndarray, version: int, call: int | None = None) -> bool:
+        """Asynchronous: apply a gradient computed on `version` now; False if dropped as stale.
+        A `call` number already seen is a retry of an update this server holds: not applied."""
+        if self._seen(call):
+            return True
         staleness = self.version - version
         if self.max_staleness is not None and staleness > self.max_staleness:
             self.dropped += 1
@@ -120,6 +137,16 @@ class ParameterServer:
 
     def stats(self) -> dict:
         return {"version": self.version, "staleness": list(self.staleness), "dropped": self.dropped}
+
+    def _seen(self, call: int | None) -> bool:
+        """Whether call number `call` reached this server before (and is in its state);
+        records it otherwise. Calls arrive in order, so one number remembers them all."""
+        if call is None:
+            return False
+        if call <= self.last_call:
+            return True
+        self.last_call = call
+        return False
 
     def _descend(self, g: np.ndarray, step: float) -> None:
         """SGD: θ ← θ − step · g in one pass (read θ and g, write θ), which numpy can only
@@ -155,17 +182,31 @@ class ParameterServer:
         self._advance()
 
     def _advance(self) -> None:
-        """One more update applied: count it, and checkpoint every `checkpoint_every`."""
+        """One more update applied: count it, and checkpoint every `checkpoint_every`,
+        keeping this version's file and the one before (see `ShardedServer`)."""
         self.version += 1
         if self.checkpoint_every and self.version % self.checkpoint_every == 0:
-            self.save(self.checkpoint_path)
+            self.save(checkpoint_file(self.checkpoint, self.version))
+            for old in saved_versions(self.checkpoint):
+                if old < self.version - self.checkpoint_every:
+                    os.remove(checkpoint_file(self.checkpoint, old))
+
+    def rollback(self, version: int) -> None:
+        """Continue from this shard's checkpoint of `version`, forgetting the files of later
+        versions: they belong to updates that are now undone, and a later rollback must not
+        mix them with the ones that replace them."""
+        self.restore(checkpoint_file(self.checkpoint, version))
+        for later in saved_versions(self.checkpoint):
+            if later > version:
+                os.remove(checkpoint_file(self.checkpoint, later))
 
     def get_state(self) -> dict:
-        return {"params": self.params, "m": self.m, "v": self.v, "version": self.version, "lo": self.lo}
+        return {"params": self.params, "m": self.m, "v": self.v, "version": self.version, "lo": self.lo,
+                "last_call": self.last_call}
 
     def set_state(self, state: dict) -> None:
         self.params, self.m, self.v = (np.array(state[k], np.float32, copy=True) for k in ("params", "m", "v"))
-        self.version, self.lo = int(state["version"]), int(state["lo"])
+        self.version, self.lo, self.last_call = int(state["version"]), int(state["lo"]), int(state["last_call"])
         self.hi = self.lo + len(self.params)
         self.acc, self.tmp = np.empty_like(self.params), np.empty_like(self.params)
 
@@ -184,26 +225,41 @@ class ParameterServer:
             self.set_state(dict(saved))
 
 
+def checkpoint_file(prefix: str, version: int) -> str:
+    """The file holding a shard's checkpoint of `version`."""
+    return f"{prefix}.v{version}.npz"
+
+
+def saved_versions(prefix: str) -> set[int]:
+    """The versions a shard has checkpoint files of."""
+    path = Path(prefix)
+    return {int(f.name[len(path.name) + 2:-4]) for f in path.parent.glob(f"{path.name}.v*.npz")}
+
+
 class ShardedServer:
     """K ParameterServer actors, one per contiguous shard, driven as one server."""
 
     def __init__(self, params: np.ndarray, shards: int = 1, optimizer: Optimizer = Optimizer(),
                  max_staleness: int | None = None, checkpoint_dir: str | Path | None = None,
                  checkpoint_every: int = 0, num_cpus: float = ACTOR_CPUS,
-                 actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0):
+                 actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0,
+                 server_class: type = ParameterServer):
+        """`server_class`: ParameterServer or a subclass (a different update rule; tests use
+        one that dies at a chosen moment)."""
         assert checkpoint_dir or not checkpoint_every, "checkpoints need a checkpoint_dir"
         self.length, self.timeout_s = len(params), timeout_s
         self.bounds = chunk_bounds(self.length, shards)  # computed once
         self.options = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * shards
-        self.actor = ray.remote(num_cpus=num_cpus)(ParameterServer)
-        self.paths = [str(Path(checkpoint_dir) / f"shard-{k}.npz") if checkpoint_dir else None for k in range(shards)]
+        self.actor = ray.remote(num_cpus=num_cpus)(server_class)
+        self.prefixes = [str(Path(checkpoint_dir) / f"shard-{k}") if checkpoint_dir else None for k in range(shards)]
         self.settings = dict(optimizer=optimizer, max_staleness=max_staleness, checkpoint_every=checkpoint_every)
         self.servers = [
-            self.actor.options(**self.options[k]).remote(params[lo:hi], lo=lo, checkpoint=self.paths[k], **self.settings)
+            self.actor.options(**self.options[k]).remote(params[lo:hi], lo=lo, checkpoint=self.prefixes[k], **self.settings)
             for k, (lo, hi) in enumerate(self.bounds)
         ]
         if checkpoint_every:  # version 0 on disk, so a server that dies early has somewhere to restart
-            ray.get([s.save.remote(p) for s, p in zip(self.servers, self.paths)])
+            ray.get([s.save.remote(checkpoint_file(p, 0)) for s, p in zip(self.servers, self.prefixes)])
+        self.calls = 0  # calls numbered, so that a server ignores a retry of one it holds
         self.restarts = 0
 
     def pull(self) -> list:
@@ -226,12 +282,11 @@ class ShardedServer:
             if not good:
                 raise RuntimeError(f"no gradient arrived: workers {lost} lost")
             try:
-                results = self._call_all(lambda s: s.step.remote(*good))
+                results = self._call_all(lambda s, call: s.step.remote(*good, call=call))
                 return [params for params, _ in results], lost
             except RayError:
-                # A gradient is an error (its worker died): find which, only on this rare path,
-                # as asking means fetching.
-                failed = [i for i, g in enumerate(gradients) if i not in lost and _is_error(g)]
+                # A gradient is an error (its worker died): find which, only on this rare path.
+                failed = [i for i, g in enumerate(gradients) if i not in lost and _is_error(g, self.timeout_s)]
                 if not failed:
                     raise
                 lost = sorted(lost + failed)
@@ -241,8 +296,9 @@ class ShardedServer:
         wait=False the call returns at once (a pull sent after it still sees it: each
         server runs its calls in order); a server's death then surfaces at a later call."""
         if not wait:
-            return [s.push.remote(gradient, version) for s in self.servers]
-        return self._call_all(lambda s: s.push.remote(gradient, version))
+            self.calls += 1
+            return [s.push.remote(gradient, version, call=self.calls) for s in self.servers]
+        return self._call_all(lambda s, call: s.push.remote(gradient, version, call=call))
 
     def get_state(self) -> list[dict]:
         """Each shard's parameters, optimizer moments and version."""
@@ -250,6 +306,7 @@ class ShardedServer:
 
     def set_state(self, states: list[dict]) -> None:
         ray.get([s.set_state.remote(state) for s, state in zip(self.servers, states, strict=True)])
+        self.calls = max(int(state["last_call"]) for state in states)  # the next call is new to every shard
 
     def versions(self) -> list[int]:
         return ray.get([s.get_version.remote() for s in self.servers])
@@ -263,21 +320,37 @@ class ShardedServer:
         self.servers = []
 
     def _call_all(self, call) -> list:
-        """`call` on every shard, waited for; a shard whose actor died is restarted from its
-        checkpoint and asked again. Returns what each call returned (references)."""
-        results = [call(s) for s in self.servers]
-        for k in range(len(self.servers)):
+        """`call(server, number)` on every shard, waited for. If a shard's actor died, every
+        shard goes back to one common checkpoint and the call is sent again, with the same
+        number. Returns what each call returned (references)."""
+        self.calls += 1
+        results = [call(s, self.calls) for s in self.servers]
+        while True:
             try:
-                ray.get(_small(results[k]), timeout=self.timeout_s)
+                for result in results:
+                    ray.get(_small(result), timeout=self.timeout_s)
+                return results
             except RayActorError:
-                if not self.paths[k] or self._alive(k):
+                dead = [k for k in range(len(self.servers)) if not self._alive(k)]
+                if not dead or not self.settings["checkpoint_every"]:
                     raise  # an argument's error (a dead worker), or no checkpoint to restart from
-                self.servers[k] = self.actor.options(**self.options[k]).remote(
-                    None, lo=self.bounds[k][0], checkpoint=self.paths[k], **self.settings)
-                self.restarts += 1
-                results[k] = call(self.servers[k])
-                ray.get(_small(results[k]), timeout=self.timeout_s)
-        return results
+                self._roll_back(dead)
+                results = [call(s, self.calls) for s in self.servers]
+
+    def _roll_back(self, dead: list[int]) -> None:
+        """Replace the dead shards and bring every shard to the newest version all of them
+        saved. The driver waits for each call (pushes sent with wait=False aside), so no
+        shard is more than one call ahead of another, and the two files each keeps always
+        hold a version in common."""
+        common = set.intersection(*(saved_versions(p) for p in self.prefixes))
+        if not common:
+            raise RuntimeError(f"shards {dead} died and the shards have no checkpoint of one version in common")
+        version = max(common)
+        for k in dead:
+            self.servers[k] = self.actor.options(**self.options[k]).remote(
+                None, lo=self.bounds[k][0], checkpoint=self.prefixes[k], restore=version, **self.settings)
+            self.restarts += 1
+        ray.get([s.rollback.remote(version) for k, s in enumerate(self.servers) if k not in dead])
 
     def _alive(self, k: int) -> bool:
         try:
@@ -292,9 +365,18 @@ def _small(result):
     return result[1] if isinstance(result, (list, tuple)) else result
 
 
-def _is_error(ref) -> bool:
+def _is_error(ref, timeout_s: float) -> bool:
+    """Whether a gradient is an error (its worker died) rather than data. A gradient that
+    exists may be stored on another node: ray.get must fetch it first, and a short timeout
+    would take that fetch for a failure, so readiness is asked of ray.wait, which fetches
+    nothing, and only a ready object is read."""
+    ready, _ = ray.wait([ref], timeout=0, fetch_local=False)
+    if not ready:
+        return False
     try:
-        ray.get(ref, timeout=0)
+        ray.get(ref, timeout=timeout_s)
+        return False
+    except GetTimeoutError:
         return False
     except RayError:
         return True

@@ -122,18 +122,34 @@ class Policy:
         return _forward(self._critic, torch.as_tensor(obs, dtype=torch.float32)).squeeze(-1).numpy()
 
     def compute_gradients(self, batch: SampleBatch) -> tuple[np.ndarray, dict[str, float]]:
-        """g = ∇θ L(θ; B), flattened into one float32 vector, and the loss statistics."""
+        """g = ∇θ L(θ; B), clipped to the max global norm, flattened into one float32 vector,
+        and the loss statistics."""
         stats = self._backward(batch)
-        flat = torch.cat([p.grad.reshape(-1) for p in self.parameters])
-        return flat.numpy().astype(np.float32, copy=True), stats
+        nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm, foreach=True)
+        return self._flat_grad(), stats
+
+    def compute_unclipped_gradients(self, batch: SampleBatch) -> tuple[np.ndarray, dict[str, float]]:
+        """g = ∇θ L(θ; B) as the loss gives it, for a caller that combines gradients first and
+        clips the combination (DD-PPO clips the mean over ranks: `clip_gradients`)."""
+        stats = self._backward(batch)
+        return self._flat_grad(), stats
+
+    def clip_gradients(self, grads: np.ndarray) -> np.ndarray:
+        """g · min(1, c / (‖g‖₂ + 10⁻⁶)), c = max_grad_norm: torch's global-norm clip, on a flat g.
+        The norm is summed in float64 by numpy in a fixed order, so equal inputs on different
+        processes give bit-equal outputs."""
+        norm = float(np.sqrt(np.sum(np.square(grads, dtype=np.float64))))
+        return grads * np.float32(min(1.0, self.config.max_grad_norm / (norm + 1e-6)))
 
     def _backward(self, batch: SampleBatch) -> dict[str, float]:
-        """Gradients of the loss into each parameter's .grad, clipped to the max global norm."""
+        """Gradients of the loss into each parameter's .grad, unclipped."""
         self.optimizer.zero_grad(set_to_none=False)
         loss, stats = self.loss(self, batch)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm, foreach=True)
         return stats
+
+    def _flat_grad(self) -> np.ndarray:
+        return torch.cat([p.grad.reshape(-1) for p in self.parameters]).numpy().astype(np.float32, copy=True)
 
     def apply_gradients(self, grads: np.ndarray) -> None:
         """One optimizer step with the given flat gradient (e.g. a mean over workers)."""
@@ -146,6 +162,7 @@ class Policy:
     def learn_on_batch(self, batch: SampleBatch) -> dict[str, float]:
         """compute_gradients then apply_gradients, without flattening in between."""
         stats = self._backward(batch)
+        nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm, foreach=True)
         self.optimizer.step()
         return stats
 

@@ -45,3 +45,11 @@ def vtrace(log_rhos: np.ndarray, rewards: np.ndarray, values: np.ndarray, next_v
     next_vs[:-1] = np.where(continues, vs[1:], next_values[:-1])
     advantages = clipped_rhos * (rewards + gamma * (1.0 - terminateds) * next_vs - values)
     return vs.astype(np.float32), advantages.astype(np.float32)
+
+
+def ratio_stats(log_rhos: np.ndarray, rho_bar: float = 1.0, c_bar: float = 1.0) -> dict[str, float]:
+    """How much V-trace corrects: the mean π/μ, and the share of steps whose ratio the
+    truncations ρ̄ and c̄ cut. With π = μ (no staleness) every ratio is 1 and nothing is cut."""
+    rhos = np.exp(log_rhos)
+    return {"rho_mean": float(rhos.mean()), "rho_max": float(rhos.max()),
+            "rho_clipped": float((rhos > rho_bar).mean()), "c_clipped": float((rhos > c_bar).mean())}

@@ -9,18 +9,23 @@ The driver decides who samples and when; the evaluators only answer. Three ways 
 - `broadcast_weights()`: the local policy's weights go into the object store once, and every
   worker receives the same reference, not a copy each.
 
-Fault tolerance, and what it guarantees: a worker whose process dies is detected when its
-result is fetched, reported by index, and replaced by a fresh actor holding the current
-weights; its request is sent again to the replacement. A batch is counted once, and only
-whole: a dead worker's partial batch never leaves its process. Not guaranteed: the
-replacement's environments start new episodes (the dead worker's running episodes are lost
-and never reported), and its random streams restart from its seed.
+Fault tolerance, and what it guarantees. Every result passes through `next_result` (or,
+for a caller that must resynchronise its workers itself, `get` and then `recover`). A worker
+whose process dies is detected when its result is fetched, reported by index in `replaced`,
+and replaced by a fresh actor holding the local weights; its request is sent again to the
+replacement (an optimizer whose current weights live elsewhere sends them with the
+request). A batch is counted once, and only whole: a dead worker's partial batch never
+leaves its process. A call that gets no answer for `timeout_s` (a hung environment) raises
+`WorkerTimeout` naming the worker, rather than blocking the driver forever. Not guaranteed:
+the replacement's environments start new episodes (the dead worker's running episodes are
+lost and never reported), and its random streams restart from its seed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
@@ -30,6 +35,17 @@ from .rollout_worker import EpisodeStats, RolloutWorker, WorkerConfig
 from .sample_batch import SampleBatch
 
 WORKER_LOST = (RayActorError, ActorDiedError, ActorUnavailableError)
+
+
+class WorkerTimeout(TimeoutError):
+    """Remote workers (by index, 1-based) did not answer `call` within `timeout_s` seconds.
+    They are left as they are: stop the WorkerSet, or find out what hangs."""
+
+    def __init__(self, workers: list[int], call: str, timeout_s: float):
+        self.workers, self.call, self.timeout_s = workers, call, timeout_s
+        super().__init__(f"worker{'s' * (len(workers) > 1)} {', '.join(map(str, workers))} did not answer {call} "
+                         f"within {timeout_s:g} s "
+                         "(a hung environment? a slower one needs a larger WorkerSet timeout_s)")
 
 
 @dataclass(frozen=True)
@@ -42,7 +58,8 @@ class Sampled:
 
 
 class WorkerSet:
-    """A local RolloutWorker (index 0, holds the weights the driver learns) and N remote ones."""
+    """A local RolloutWorker (index 0, holds the weights the driver learns) and N remote ones;
+    remote worker i + 1 is in slot i of `remotes`."""
 
     def __init__(
         self,
@@ -53,8 +70,10 @@ class WorkerSet:
         on_replace: Callable[[int], None] | None = None,
         actor_options: dict | None = None,
         worker_class: type = RolloutWorker,
+        timeout_s: float | None = 60.0,
     ):
-        self.config, self.loss = config, loss
+        # timeout_s: the longest the driver waits for an answer (a new worker's start-up included)
+        self.config, self.loss, self.timeout_s = config, loss, timeout_s
         self.local = RolloutWorker(config, 0, loss)
         # worker_class: RolloutWorker or a subclass that adds what an optimizer needs of it.
         self.remote_class = ray.remote(num_cpus=num_cpus_per_worker, **(actor_options or {}))(worker_class)
@@ -70,9 +89,9 @@ class WorkerSet:
         With wait=False it returns at once: each worker applies them after the calls it
         already has queued (a sample in flight) and before any sent later."""
         weights = ray.put(self.local.get_weights())
-        done = [worker.set_weights.remote(weights) for worker in self.remotes]
-        if wait:
-            ray.get(done)
+        pending = {worker.set_weights.remote(weights): i for i, worker in enumerate(self.remotes)}
+        while wait and pending:
+            self.next_result(pending, lambda i: self.remotes[i].set_weights.remote(weights), "set_weights")
 
     def sync_sample(self) -> list[Sampled]:
         """One batch from every remote worker (the local one when there are none)."""
@@ -83,47 +102,85 @@ class WorkerSet:
 
     def request_samples(self) -> list:
         """One sample request per remote worker, sent now; `collect` gathers the batches."""
-        return [worker.sample_with_episodes.remote() for worker in self.remotes]
+        return [self._request_sample(i) for i in range(len(self.remotes))]
 
     def collect(self, requests: list) -> list[Sampled]:
-        """The batches of `request_samples()`, in worker order; a lost worker is replaced
-        and asked again."""
+        """The batches of `request_samples()`, in worker order."""
         pending = {ref: i for i, ref in enumerate(requests)}
         results: dict[int, Sampled] = {}
         while pending:
-            ref, i = pending.popitem()
-            try:
-                batch, episodes = ray.get(ref)
-                results[i] = Sampled(i + 1, batch, episodes)
-            except WORKER_LOST:
-                pending[self._replace(i).sample_with_episodes.remote()] = i
+            i, (batch, episodes) = self.next_result(pending, self._request_sample, "sample_with_episodes")
+            results[i] = Sampled(i + 1, batch, episodes)
         return [results[i] for i in sorted(results)]
 
     def async_sample(self, num_batches: int) -> Iterator[Sampled]:
         """Yield `num_batches` batches in the order they complete, keeping every worker busy."""
         if not self.remotes:
             raise ValueError("async_sample needs remote workers (num_workers >= 1)")
-        pending = {worker.sample_with_episodes.remote(): i for i, worker in enumerate(self.remotes)}
+        pending = {self._request_sample(i): i for i in range(len(self.remotes))}
         delivered = 0
         try:
             while delivered < num_batches:
-                [ready], _ = ray.wait(list(pending), num_returns=1)
-                i = pending.pop(ready)
-                try:
-                    batch, episodes = ray.get(ready)
-                except WORKER_LOST:
-                    pending[self._replace(i).sample_with_episodes.remote()] = i
-                    continue
+                i, (batch, episodes) = self.next_result(pending, self._request_sample, "sample_with_episodes")
                 delivered += 1
                 if delivered + len(pending) < num_batches:
-                    pending[self.remotes[i].sample_with_episodes.remote()] = i
+                    pending[self._request_sample(i)] = i
                 yield Sampled(i + 1, batch, episodes)
         finally:
             for ref in pending:  # requests no longer wanted
                 ray.cancel(ref)
 
-    def _replace(self, i: int):
-        """Start a fresh actor in slot i with the current weights; report it."""
+    def _request_sample(self, i: int):
+        return self.remotes[i].sample_with_episodes.remote()
+
+    def next_result(self, pending: dict, resend: Callable[[int], Any], call: str) -> tuple[int, Any]:
+        """The first result to arrive among `pending` (request → slot), taken out of it, as
+        (slot, value). A lost worker is replaced and `resend(slot)`, which must send its
+        request again and return the new reference, puts it back in `pending`. If none
+        answers within timeout_s, WorkerTimeout names every worker still waited for."""
+        while True:
+            # fetch_local=False: the timeout is for the worker's answer, not for moving it here.
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.timeout_s, fetch_local=False)
+            if not ready:
+                raise WorkerTimeout(sorted(i + 1 for i in pending.values()), call, self.timeout_s)
+            i = pending.pop(ready[0])
+            try:
+                return i, ray.get(ready[0])
+            except WORKER_LOST:
+                self.replace(i)
+                pending[resend(i)] = i
+
+    def get(self, requests: list, call: str) -> list:
+        """ray.get of one request per remote worker (in slot order), for a caller that
+        replaces lost workers itself: a lost worker's error is raised as it is. Those not
+        answered within timeout_s are named in a WorkerTimeout."""
+        self._wait_all(requests, call)
+        return ray.get(requests)
+
+    def recover(self, error: Exception):
+        """After `error` from a caller's own requests: replace every worker that has died
+        and return one that lived; raise `error` again if none died (it is not a lost
+        worker) or all did (no worker holds a state to go on from). A worker runs its calls
+        in order, so one that answers the check has finished (or failed) all sent before."""
+        pings = [worker.__ray_ready__.remote() for worker in self.remotes]  # Ray's no-op method
+        self._wait_all(pings, "a ping")
+        lost = [i for i, ping in enumerate(pings) if _died(ping)]
+        if not lost or len(lost) == len(self.remotes):
+            raise error
+        for i in lost:
+            self.replace(i)
+        return next(worker for i, worker in enumerate(self.remotes) if i not in lost)
+
+    def _wait_all(self, requests: list, call: str) -> None:
+        """Return once every request (one per slot) has answered, or raise WorkerTimeout
+        naming those that have not within timeout_s."""
+        ready, _ = ray.wait(requests, num_returns=len(requests), timeout=self.timeout_s, fetch_local=False)
+        if len(ready) < len(requests):
+            done = set(ready)
+            raise WorkerTimeout([i + 1 for i, ref in enumerate(requests) if ref not in done], call, self.timeout_s)
+
+    def replace(self, i: int):
+        """Start a fresh actor in slot i with the local weights; report it."""
         self.replaced.append(i + 1)
         if self.on_replace:
             self.on_replace(i + 1)
@@ -136,3 +193,12 @@ class WorkerSet:
         for worker in self.remotes:
             ray.kill(worker)
         self.remotes = []
+
+
+def _died(request) -> bool:
+    """Whether an answered request failed because its worker died."""
+    try:
+        ray.get(request)
+        return False
+    except WORKER_LOST:
+        return True

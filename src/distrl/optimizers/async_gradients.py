@@ -30,40 +30,39 @@ class AsyncGradients(PolicyOptimizer):
         # One shard: a policy of thousands of parameters gains nothing from splitting.
         self.server = ShardedServer(workers.local.get_weights(), shards=1, optimizer=optimizer)
         self.versions = [0] * len(workers.remotes)  # the server version each worker last pulled
+        self.gradients: dict = {}  # worker slot -> its gradient in flight (a reference)
         self.workers.broadcast_weights()
 
     def step(self) -> dict[str, float]:
         """`gradients_per_step` gradients applied; every worker is kept busy until the last
         requests are in, so nothing is in flight between steps (a checkpoint sees it all)."""
-        first = range(min(len(self.workers.remotes), self.gradients_per_step))
-        pending = dict(self._request(i) for i in first)  # report -> (worker, gradient)
+        pending = {self._request(i): i for i in range(min(len(self.workers.remotes), self.gradients_per_step))}
         applied, stats = 0, {}
         while pending:
-            with self.timed("sample_s"):
-                [ready], _ = ray.wait(list(pending), num_returns=1)
-                i, gradient = pending.pop(ready)
-                report = ray.get(ready)
+            with self.timed("sample_s"):  # a lost worker is replaced and asked again (_request)
+                i, report = self.workers.next_result(pending, self._request, "sample_and_compute_gradients")
             self.stats.add_experience(report["steps"], report["episodes"])
-            with self.timed("learn_s"):
-                self.server.push(gradient, self.versions[i], wait=False)  # θ ← Adam(θ, g), on the server
+            with self.timed("learn_s"):  # θ ← Adam(θ, g), on the server
+                self.server.push(self.gradients.pop(i), self.versions[i], wait=False)
                 self.stats.updates += 1
             applied, stats = applied + 1, report["stats"]
             if applied + len(pending) < self.gradients_per_step:
-                pending.update([self._request(i)])
+                pending[self._request(i)] = i
         with self.timed("sync_s"):
             self.server.versions()  # every push has been applied (and a lost server surfaces here)
         return stats
 
-    def _request(self, i: int) -> tuple:
-        """Worker i pulls the current weights (by reference) and computes its next gradient;
-        its calls run in order, so the gradient is on the weights it was just sent."""
+    def _request(self, i: int):
+        """Worker i pulls the current weights (by reference) and computes its next gradient
+        (kept in `gradients[i]`); its calls run in order, so the gradient is on the weights
+        it was just sent. Returns the reference to its report."""
         with self.timed("sync_s"):
             (weights,) = self.server.pull()
             self.versions[i] = self.stats.updates  # every push so far is in what it pulls
             worker = self.workers.remotes[i]
             worker.set_weights.remote(weights)
-            gradient, report = worker.sample_and_compute_gradients.remote()
-            return report, (i, gradient)
+            self.gradients[i], report = worker.sample_and_compute_gradients.remote()
+            return report
 
     def weights(self) -> np.ndarray:
         """The server's current weights."""

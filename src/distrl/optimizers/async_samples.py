@@ -17,7 +17,7 @@ import ray
 import torch
 
 from ..sample_batch import SampleBatch
-from ..vtrace import vtrace
+from ..vtrace import ratio_stats, vtrace
 from ..worker_set import WorkerSet
 from .base import PolicyOptimizer
 
@@ -38,16 +38,15 @@ class AsyncSamples(PolicyOptimizer):
         pending = {self._request(i): i for i in range(min(len(self.workers.remotes), self.batches_per_step))}
         consumed, stats = 0, {}
         while pending:
-            with self.timed("sample_s"):
-                [ready], _ = ray.wait(list(pending), num_returns=1)
-                i = pending.pop(ready)
-                batch, episodes = ray.get(ready)
+            with self.timed("sample_s"):  # a lost worker is replaced and asked again (_request)
+                i, (batch, episodes) = self.workers.next_result(pending, self._request, "sample_with_episodes")
             consumed += 1
             if consumed + len(pending) < self.batches_per_step:
                 pending[self._request(i)] = i  # before learning: the worker samples meanwhile
             self.stats.add_experience(len(batch), episodes)
             with self.timed("learn_s"):
-                stats = self.policy.learn_on_batch(self.corrected(batch))
+                corrected, ratios = self.corrected(batch)
+                stats = self.policy.learn_on_batch(corrected) | ratios
                 self.stats.updates += 1
             with self.timed("sync_s"):
                 self.weights_ref = ray.put(self.policy.get_weights())
@@ -58,8 +57,9 @@ class AsyncSamples(PolicyOptimizer):
         worker.set_weights.remote(self.weights_ref)  # runs before the sample: calls run in order
         return worker.sample_with_episodes.remote()
 
-    def corrected(self, batch: SampleBatch) -> SampleBatch:
-        """The batch with V-trace advantages and value targets under the current policy."""
+    def corrected(self, batch: SampleBatch) -> tuple[SampleBatch, dict[str, float]]:
+        """The batch with V-trace advantages and value targets under the current policy, and
+        how much the truncated ratios cut (`vtrace.ratio_stats`)."""
         envs, steps = self.workers.config.num_envs, self.workers.config.fragment_length
         # The store hands out read-only arrays; torch wants writable ones.
         batch = SampleBatch({name: np.array(column) for name, column in batch.columns.items()})
@@ -72,11 +72,13 @@ class AsyncSamples(PolicyOptimizer):
         def time_major(column: np.ndarray) -> np.ndarray:  # rows are env-major: (envs · steps) → (steps, envs)
             return column.reshape(envs, steps).T
 
+        log_rhos = logp.numpy() - batch["logp"]
         vs, advantages = vtrace(
-            time_major(logp.numpy() - batch["logp"]), time_major(batch["rewards"]), time_major(values.numpy()),
+            time_major(log_rhos), time_major(batch["rewards"]), time_major(values.numpy()),
             time_major(next_values), time_major(batch["terminateds"]), time_major(batch["truncateds"]),
             **self.vtrace_options)
-        return batch.with_columns(advantages=advantages.T.reshape(-1), value_targets=vs.T.reshape(-1))
+        ratios = ratio_stats(log_rhos, self.vtrace_options["rho_bar"], self.vtrace_options["c_bar"])
+        return batch.with_columns(advantages=advantages.T.reshape(-1), value_targets=vs.T.reshape(-1)), ratios
 
     def weights(self) -> np.ndarray:
         return self.policy.get_weights()

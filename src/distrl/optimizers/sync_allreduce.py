@@ -1,22 +1,22 @@
 """SyncAllReduce: decentralized PPO (DD-PPO, Wijmans et al., 2020), no central learner.
 
-Every worker samples its own batch and keeps it. Then, for each minibatch of each epoch,
-every worker computes its gradient, the workers average their gradients with distrl's
-ring all-reduce (`CollectiveGroup`, the workers being its ranks), and each applies the same
-averaged gradient to its own copy of the weights. Starting from equal weights and equal
-optimizer state, the copies stay equal without weights ever being sent.
+Every worker samples and keeps its own batch. For each minibatch, every worker computes its
+unclipped gradient g_i, the ring all-reduce (`CollectiveGroup`, the workers its ranks) gives
+each the mean ḡ, and each clips ḡ to the max norm (as DDP and DD-PPO do: the step taken is
+bounded, as one learner's is) and applies it to its own copy. Equal bytes clipped the same
+way keep the copies bit-equal without weights ever being sent.
 
-The driver only starts a step and collects statistics: it submits the whole step (gradient
-tasks, ring plans, apply tasks, for every minibatch) at once and waits for the end. Each
-worker runs its tasks in the order submitted, so a ring reads the gradient just computed
-and an apply reads the ring's result; gradients move worker to worker, never through a
-learner.
+The driver takes part in every all-reduce: it submits the whole step at once (gradient,
+ring and apply tasks), and a chunk under Ray's inline limit (100 KiB; a CartPole gradient
+is about 37 KB) travels through it to the next rank's task. Each worker runs its tasks in
+the order submitted, so a ring reads the gradient just computed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import ray
+from ray.exceptions import RayError
 
 from ..collective import CollectiveGroup, Participant
 from ..rollout_worker import EpisodeStats, RolloutWorker, WorkerConfig
@@ -32,11 +32,14 @@ class AllReduceWorker(RolloutWorker, Participant):
         Participant.__init__(self, rank=index - 1, size=1)
         self.rng = np.random.default_rng(config.seed + 1000 * index)  # its own minibatch shuffling
 
-    def join(self, size: int) -> None:
+    def join(self, size: int, start: dict) -> None:
+        """Be one of `size` equal copies: θ and optimizer state from Policy state `start`, the sampler its own."""
         self.size = size
+        self.policy.set_state({**start, "sampler": self.policy.sampler.get_state()})
 
     def start_round(self, lr: float, epochs: int, minibatch_size: int) -> tuple[int, EpisodeStats]:
         """Sample this round's batch and plan its minibatches; report rows and episodes."""
+        self.round_start = self.policy.get_state()  # what a failed round is undone to
         self.policy.set_lr(lr)
         self.batch = self.sample()
         rows = len(self.batch)
@@ -45,14 +48,15 @@ class AllReduceWorker(RolloutWorker, Participant):
         return rows, self.last_episodes
 
     def gradient(self, k: int) -> None:
-        """The buffer ← g on minibatch k. Unlike a central learner, each rank clips its own g
-        to the max norm and normalises advantages over its own share before averaging."""
-        self.flat, self.loss_stats = self.policy.compute_gradients(self.batch.take(self.minibatches[k]))
+        """The buffer ← g_i on minibatch k, unclipped. Unlike a central learner, each rank
+        normalises advantages over its own share of the minibatch."""
+        self.flat, self.loss_stats = self.policy.compute_unclipped_gradients(self.batch.take(self.minibatches[k]))
         self.shape = self.flat.shape
 
     def apply(self) -> dict[str, float]:
-        """Apply the buffer, which the all-reduce has made the mean of every rank's g."""
-        self.policy.apply_gradients(self.flat)
+        """Clip the buffer, which the all-reduce has made ḡ, the mean of every rank's g_i, to
+        the max global norm, and apply it."""
+        self.policy.apply_gradients(self.policy.clip_gradients(self.flat))
         return self.loss_stats
 
     def get_state(self) -> dict:
@@ -70,30 +74,36 @@ class SyncAllReduce(PolicyOptimizer):
         assert num_workers >= 1, "SyncAllReduce needs remote workers: they are the all-reduce's ranks"
         assert minibatch_size % num_workers == 0, "each worker takes an equal share of every minibatch"
         self.workers = WorkerSet(config, num_workers, loss, worker_class=AllReduceWorker, **worker_set_options)
-        remotes = self.workers.remotes
         self.epochs, self.minibatch_size = epochs, minibatch_size // num_workers  # per worker: same global minibatch
         self.lr, self.anneal_steps = self.workers.local.policy.config.lr, anneal_steps
-        ray.get([w.join.remote(num_workers) for w in remotes])
-        self.workers.broadcast_weights()  # one starting point for every copy
-        self.group = CollectiveGroup.of(remotes, length=len(self.workers.local.get_weights()))
+        self._join(ray.put(self.workers.local.policy.get_state()))
+
+    def _join(self, start) -> None:
+        """Every rank takes the Policy state `start`, and the ring is built over the ranks."""
+        self.group = CollectiveGroup.of(self.workers.remotes, length=len(self.workers.local.get_weights()))
+        self.workers.get([w.join.remote(self.group.size, start) for w in self.group.ranks], "join")
 
     def step(self) -> dict[str, float]:
         lr = annealed(self.lr, self.stats.env_steps, self.anneal_steps)
         remotes = self.workers.remotes
-        with self.timed("sample_s"):
-            rounds = ray.get([w.start_round.remote(lr, self.epochs, self.minibatch_size) for w in remotes])
-        for rows, episodes in rounds:
+        try:
+            with self.timed("sample_s"):
+                rounds = self.workers.get([w.start_round.remote(lr, self.epochs, self.minibatch_size) for w in remotes], "start_round")
+            minibatches = self.epochs * -(-rounds[0][0] // self.minibatch_size)
+            with self.timed("learn_s"):
+                pending = []
+                for k in range(minibatches):
+                    pending += [w.gradient.remote(k) for w in remotes]
+                    pending += self.group.allreduce("mean", "ring", wait=False)
+                    applied = [w.apply.remote() for w in remotes]
+                    pending += applied
+                stats = self.workers.get(applied, "a round's updates")[0]  # a rank runs its tasks in order
+                ray.get(pending)  # surfaces any failure (the chunks are a gradient's size: small here)
+        except RayError as error:  # a rank died: replace it, and every rank goes back to a survivor's round start
+            self._join(self.workers.recover(error).__ray_call__.remote(lambda survivor: survivor.round_start))
+            return self.step()  # the round again; the failed one's batches are not counted
+        for rows, episodes in rounds:  # only a whole round's experience counts
             self.stats.add_experience(rows, episodes)
-        minibatches = self.epochs * -(-rounds[0][0] // self.minibatch_size)
-        with self.timed("learn_s"):
-            pending = []
-            for k in range(minibatches):
-                pending += [w.gradient.remote(k) for w in remotes]
-                pending += self.group.allreduce("mean", "ring", wait=False)
-                applied = [w.apply.remote() for w in remotes]
-                pending += applied
-            ray.get(pending)  # surfaces any failure (the chunks are a gradient's size: small here)
-            stats = ray.get(applied)[0]
         self.stats.updates += minibatches
         return stats
 
