@@ -17,8 +17,7 @@ def cli(maker, *args):
     return CliRunner().invoke(main, ["--root", str(maker.root), *args])
 
 
-@pytest.fixture
-def site(maker):
+def built_lab_site(maker):
     maker.lab("plots", body=PLOTS, title="Plots <b>lab</b>", summary="Draws a line.")
     maker.log("2026-03-01-cites.md", "title: Cites the lab\ndate: 2026-03-01\nlabs: [plots]")
     maker.log("2026-03-02-other.md", "title: Does not cite\ndate: 2026-03-02")
@@ -28,32 +27,46 @@ def site(maker):
     return maker
 
 
+@pytest.fixture
+def site(maker):
+    """A built site the test may change."""
+    return built_lab_site(maker)
+
+
+@pytest.fixture(scope="module")
+def shown(tmp_path_factory):
+    """One built site for the tests that only read it."""
+    from conftest import ProjectMaker
+
+    return built_lab_site(ProjectMaker(tmp_path_factory.mktemp("lab-pages") / "proj"))
+
+
 def page(maker, path):
     return (maker.root / "site" / path).read_text(encoding="utf-8")
 
 
-def test_lab_page_shows_banner_metrics_code_plot_and_backlinks(site):
-    html = page(site, "labs/plots/index.html")
+def test_lab_page_shows_banner_metrics_code_plot_and_backlinks(shown):
+    html = page(shown, "labs/plots/index.html")
     assert "ok · profile full" in html
     assert "<code>total</code>" in html and ">10<" in html  # n = 5 in the full profile
     assert "plt.plot(range(n))" in re.sub(r"<[^>]+>", "", html)  # code, highlighted
     images = re.findall(r'<img[^>]+src="([^"]+)"', html)
     assert any(src.endswith(".png") for src in images)
     for src in images:
-        assert (site.root / "site" / "labs" / "plots" / src).is_file(), src
+        assert (shown.root / "site" / "labs" / "plots" / src).is_file(), src
     assert "Cites the lab" in html and "Does not cite" not in html
     assert "Plots &lt;b&gt;lab&lt;/b&gt;" in html and "<b>lab</b>" not in html
 
 
-def test_downloads_are_published(site):
-    assert (site.root / "site/labs/plots/plots.ipynb").stat().st_size > 0
-    assert (site.root / "site/labs/plots/plots.py").read_text(encoding="utf-8").startswith("# ---")
-    html = page(site, "labs/plots/index.html")
+def test_downloads_are_published(shown):
+    assert (shown.root / "site/labs/plots/plots.ipynb").stat().st_size > 0
+    assert (shown.root / "site/labs/plots/plots.py").read_text(encoding="utf-8").startswith("# ---")
+    html = page(shown, "labs/plots/index.html")
     assert 'href="plots.ipynb"' in html and 'href="plots.py"' in html
 
 
-def test_labs_index_lists_status_and_headline(site):
-    html = page(site, "labs/index.html")
+def test_labs_index_lists_status_and_headline(shown):
+    html = page(shown, "labs/index.html")
     assert "Draws a line." in html and "total = 10 things" in html
 
 

@@ -212,11 +212,11 @@ def test_checkpoint_then_resume_gives_the_same_next_update(name, tmp_path):
         resumed.stop()
 
 
-@pytest.mark.parametrize("seed", [0, 3])
-def test_ppo_learns_cartpole(seed):
+def test_ppo_learns_cartpole(seed=0):
     # Budget: 40 steps of 2 workers × 2 envs × 128 steps = 20,480 env steps. A uniformly random
     # policy averages about 22 per episode; over seeds 0–4 this run's last-20 mean reached
-    # 186–262 at this budget, so the threshold of 100 is far from both.
+    # 186–262 at this budget, so the threshold of 100 is far from both. (One seed: the
+    # policy-optimizers lab's quick profile learns with every optimizer besides.)
     config = WorkerConfig(num_envs=2, fragment_length=128, seed=seed)
     opt = SyncSamples(WorkerSet(config, 2, ppo_loss(clip_value=0.2)), seed=seed)
     try:

@@ -39,8 +39,12 @@ def wait_for(predicate, timeout: float, what: str):
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
-@pytest.fixture(params=["mkdocs", "zensical"])
-def served(request, maker):
+@pytest.fixture(scope="module", params=["mkdocs", "zensical"])
+def served(request, tmp_path_factory):
+    """One server per engine for the module's tests: starting one takes seconds."""
+    from conftest import ProjectMaker
+
+    maker = ProjectMaker(tmp_path_factory.mktemp(f"serve-{request.param}") / "proj")
     fixture_project(maker)
     port = free_port()
     server = subprocess.Popen(
