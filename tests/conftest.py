@@ -9,6 +9,9 @@ import pytest
 
 from studylog.project import Project
 
+# The browser tests' session fixtures: site, browser, watched.
+pytest_plugins = ["browser_fixtures"]
+
 
 class ProjectMaker:
     """Writes a small studylog project: logs, labs, site settings, hand-written pages."""
@@ -74,34 +77,54 @@ def ray_session():
     cluster.shutdown()
 
 
+# A simulated two-node Ray cluster (two raylets on this machine) whose nodes offer the custom
+# resources `head` and `second`; it lives in a process of its own until its stdin closes.
 TWO_NODE_CLUSTER = """
-import ray
+import sys
 from ray.cluster_utils import Cluster
 
-cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 1, "resources": {{"head": 1}}}})
-cluster.add_node(num_cpus=1, resources={{"second": 1}})
-ray.init(address=cluster.address, log_to_driver=False)
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"head": 1}})
+cluster.add_node(num_cpus=1, resources={"second": 1})
+cluster.wait_for_nodes()
+print(cluster.address, flush=True)
+sys.stdin.read()
+cluster.shutdown()
+"""
+
+ON_TWO_NODES = """
+import ray
+ray.init(address={address!r}, log_to_driver=False)
 try:
 {body}
     print("two nodes ok")
 finally:
     ray.shutdown()
-    cluster.shutdown()
 """
 
 
-def run_on_two_nodes(body: str) -> None:
-    """Run `body` (Python, with `ray` connected) on a simulated two-node Ray cluster whose
-    nodes offer the custom resources `head` and `second`, in a process of its own, so the
-    session's local Ray stays untouched; fail with its output if it does not finish."""
+@pytest.fixture(scope="session")
+def two_nodes():
+    """A function that runs `body` (Python, with `ray` connected) as a driver of its own on
+    one simulated two-node cluster shared by the session (started at first use), so the
+    session's local Ray stays untouched; it fails with the driver's output if the body does."""
     import os
     import subprocess
     import sys
 
-    script = TWO_NODE_CLUSTER.format(body=textwrap.indent(textwrap.dedent(body), "    "))
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
-                         env={**os.environ, "RAY_ADDRESS": ""})
-    assert "two nodes ok" in run.stdout, run.stdout[-2000:] + run.stderr[-4000:]
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    holder = subprocess.Popen([sys.executable, "-c", TWO_NODE_CLUSTER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    address = holder.stdout.readline().strip()
+    assert address, "the two-node cluster did not start"
+
+    def run(body: str) -> None:
+        script = ON_TWO_NODES.format(address=address, body=textwrap.indent(textwrap.dedent(body), "    "))
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env)
+        assert "two nodes ok" in done.stdout, done.stdout[-2000:] + done.stderr[-4000:]
+
+    yield run
+    holder.stdin.close()
+    holder.wait(timeout=120)
 
 
 def kill_actor(actor) -> None:

@@ -1,7 +1,6 @@
 """The published site in a real browser: Debian's chromium driven by Playwright.
 
-One fixture project (logs with math, a draft, a hostile title; a lab with a plot, a metric
-and a history of two runs) is run, built and served on 127.0.0.1; every page the tests open
+The fixture project of browser_fixtures.py, built and served on 127.0.0.1 once; every page the tests open
 has its requests checked (nothing may leave 127.0.0.1: anything else is blocked and
 reported), its console watched for errors, and dialogs caught (none may open).
 Screenshots go to .studylog/test-artifacts/ (or $STUDYLOG_TEST_ARTIFACTS).
@@ -9,111 +8,13 @@ Screenshots go to .studylog/test-artifacts/ (or $STUDYLOG_TEST_ARTIFACTS).
 
 from __future__ import annotations
 
-import functools
-import os
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import urlparse
 from xml.etree import ElementTree
 
 import pytest
 
-from conftest import ProjectMaker, lab_source
-from studylog.logs.check import check_project
-from studylog.labs.runner import run_labs
-from studylog.site.build import build
+from browser_fixtures import ARTIFACTS, HOSTILE, Watched
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("STUDYLOG_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / ".studylog" / "test-artifacts"))
-HOSTILE = "<img src=x onerror=alert(1)>"
-
-LAB = """import matplotlib.pyplot as plt
-from studylog import record
-plt.plot([1, 2, 3], [n, 1, n])
-plt.title("a curve")
-plt.show()
-record("answer", 40 + n, "units", "the answer")
-print("zebrafinch appears only in this lab")"""
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    maker = ProjectMaker(tmp_path_factory.mktemp("browser") / "proj")
-    maker.lab("plotter", lab_source(title="Plotter lab", summary="Draws a curve <b>bold</b>", body=LAB,
-                                    parameters="n = 2  # height", profiles="quick:\n  n: 1\nfull:\n  n: 2"))
-    maker.log("2026-03-01-first.md", "title: First entry\ndate: 2026-03-01\ntags: [alpha]\nlabs: [plotter]",
-              "Quokka appears only in this log.\n")
-    maker.log("2026-03-02-math.md", "title: Math entry\ndate: 2026-03-02\ntags: [beta]\nmath: true",
-              "Inline $a^2+b^2$ and\n\n$$\nT = 2(n-1)\\alpha\n$$\n")
-    maker.log("2026-03-03-hostile.md", f"title: '{HOSTILE}'\ndate: 2026-03-03\ntags: ['<script>alert(2)</script>']\n"
-              "description: '<img src=y onerror=alert(3)>'", "Body of the hostile entry.\n")
-    maker.log("2026-03-04-draft.md", "title: Hidden draft\ndate: 2026-03-04\ndraft: true", "Draft.\n")
-    project = maker.project
-    (lab,) = check_project(project).labs
-    for _ in range(2):  # two full runs: the lab page then draws its metric's history
-        (outcome,) = run_labs(project, [lab], profile="full", force=True)
-        assert outcome.status == "ok", outcome.error
-    build(project)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(maker.root / "site")))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: `make test` installs Debian's chromium"
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
-class Watched:
-    """A page whose outside requests are blocked and recorded, with console errors and dialogs."""
-
-    def __init__(self, browser, width=1280, height=800):
-        self.context = browser.new_context(viewport={"width": width, "height": height})
-        self.outside, self.errors, self.dialogs = [], [], []
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-
-    def _route(self, route):
-        if urlparse(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            self.outside.append(route.request.url)
-            route.abort()
-
-    def open(self, url):
-        response = self.page.goto(url, wait_until="networkidle")
-        assert response.status == 200, url
-        return self.page
-
-    def close(self):
-        self.context.close()
-        assert self.outside == [], f"requests outside 127.0.0.1: {self.outside}"
-        assert self.errors == [], f"console errors: {self.errors}"
-        assert self.dialogs == [], f"dialogs opened: {self.dialogs}"
-
-
-@pytest.fixture
-def watched(browser):
-    w = Watched(browser)
-    yield w
-    w.close()
 
 
 def search(page, word: str) -> list[str]:
@@ -170,11 +71,11 @@ def test_lab_page_banner_metrics_code_plots_history_backlinks_downloads(watched,
     page = watched.open(site + "labs/plotter/")
     article = page.locator("article")
     assert "ok · profile full" in article.inner_text()
-    assert page.locator("table:has-text('answer')").count() == 1
+    assert page.locator("table.studylog-glance:has-text('the answer')").count() == 1
     assert page.locator("article pre").filter(has_text="plt.plot").count() >= 1  # the code, as a code block
     images = page.eval_on_selector_all("article img", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])")
     sources = [src for src, _ in images]
-    assert any(src.startswith("history-") for src in sources) and any(src.startswith("output_") for src in sources)
+    assert "history.png" in sources and any(src.startswith("output_") for src in sources)
     assert all(width > 0 for _, width in images), images
     assert "Logs that cite this lab" in article.inner_text() and page.locator("a:has-text('First entry')").count() == 1
     for name in ("plotter.ipynb", "plotter.py"):
@@ -206,7 +107,7 @@ def test_hostile_title_stays_text_in_search_results_and_the_feed(watched, site):
     assert HOSTILE in titles and "<img src=x" not in feed
 
 
-@pytest.mark.parametrize("name, path", [("home", ""), ("log", "2026/03/01/first/"), ("lab", "labs/plotter/")])
+@pytest.mark.parametrize("name, path", [("home", ""), ("log", "2026/03/01/first/"), ("labs", "labs/"), ("lab", "labs/plotter/")])
 @pytest.mark.parametrize("device, width, height", [("desktop", 1280, 800), ("phone", 390, 844)])
 def test_screenshots_and_no_horizontal_scroll_on_a_phone(browser, site, name, path, device, width, height):
     watched = Watched(browser, width, height)

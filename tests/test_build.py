@@ -23,6 +23,8 @@ APOSTROPHE = "I'd rather read & write"
 
 
 def fixture_project(maker) -> None:
+    # The author's nav leaves out the tags and labs indexes: studylog adds them.
+    (maker.root / "mkdocs.yml").write_text("site_name: Fixture\nnav:\n  - Log: index.md\n", encoding="utf-8")
     maker.lab("ring")
     maker.log(
         "2026-03-01-reading-rllib.md",
@@ -94,6 +96,27 @@ def test_log_page_links_to_its_lab_and_tags(built):
     assert re.search(r'href="(\.\./)+labs/ring/"', page)
     assert (site / "labs/ring/index.html").exists()
     assert re.search(r'href="(\.\./)+tags/rllib/#tag:rllib"', page)
+
+
+def test_nav_palette_toggle_and_the_foot_of_a_log(built):
+    _, site = built
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'href="(\./)?tags/"[^>]*>\s*<span class="md-ellipsis">\s*Tags', home)
+    assert re.search(r'href="(\./)?labs/"[^>]*>\s*<span class="md-ellipsis">\s*Labs', home)
+    schemes = re.findall(r'data-md-color-media="([^"]+)" data-md-color-scheme="(\w+)"', home)
+    assert schemes == [("(prefers-color-scheme: light)", "default"), ("(prefers-color-scheme: dark)", "slate")]
+    assert 'title="Switch to dark mode" for="__palette_1"' in home
+    log = site / "2026/03/02/ring-math"
+    page = (log / "index.html").read_text(encoding="utf-8")
+    previous, following = (re.search(rf'{word}: <a href="([^"]+)">([^<]+)</a>', page).groups()
+                           for word in ("Previous", "Next"))
+    assert previous[1] == "Reading RLlib" and (log / previous[0] / "index.html").resolve().is_file()
+    assert html.unescape(following[1]) == APOSTROPHE and (log / following[0] / "index.html").resolve().is_file()
+    for shown in (site / "2026/03/01/reading-rllib", site / "labs"):  # a log citing the lab, the labs index
+        card = re.search(r'<div class="grid cards">.*?<a href="([^"]+)"><strong>A lab</strong>.*?</div>',
+                         (shown / "index.html").read_text(encoding="utf-8"), re.S)
+        assert card and "status: not run" in card.group(), shown
+        assert (shown / card.group(1)).resolve() == site / "labs/ring", card.group(1)
 
 
 def test_tag_page_lists_its_entries(built):
@@ -246,7 +269,9 @@ def test_a_second_build_refuses_while_one_runs(maker):
         result = CliRunner().invoke(main, ["--root", str(maker.root), "build"])
     assert result.exit_code == 1
     assert "is running in this project" in result.output
-    assert CliRunner().invoke(main, ["--root", str(maker.root), "build"]).exit_code == 0
+    done = CliRunner().invoke(main, ["--root", str(maker.root), "build"])
+    assert done.exit_code == 0
+    assert done.output.count("mkdocs.yml:2: note: the nav leaves out Tags and Labs; studylog adds them at its end") == 1
 
 
 def test_future_entries_math_per_entry_and_files_beside_an_entry(maker):

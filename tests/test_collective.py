@@ -17,7 +17,7 @@ from distrl.collective import CollectiveGroup, ParticipantLost
 from distrl.mpi_allreduce import MpiAllreduce, rank_input
 from distrl.partition import chunk_bounds
 
-from conftest import kill_actor, run_on_two_nodes
+from conftest import kill_actor
 
 ALGORITHMS = ("naive", "tree", "ring", "gloo")
 REFERENCE = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
@@ -171,8 +171,8 @@ def test_gloo_with_a_dead_peer_times_out_instead_of_hanging(ray_session):
     group.stop()
 
 
-def test_allreduce_on_a_simulated_two_node_cluster():
-    run_on_two_nodes("""
+def test_allreduce_on_a_simulated_two_node_cluster(two_nodes):
+    two_nodes("""
         import numpy as np
         from distrl.collective import CollectiveGroup
 

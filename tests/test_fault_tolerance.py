@@ -97,7 +97,7 @@ def test_ddppo_rank_killed_mid_all_reduce_rebuilds_the_ring_and_copies_stay_equa
 
 @pytest.mark.parametrize("name", ["sync_samples", "sync_allreduce", "async_gradients", "async_samples"])
 def test_a_hung_worker_raises_worker_timeout_naming_it(name):
-    timeout_s = 5.0
+    timeout_s = 2.0
     opt = build(name)
     try:
         opt.step()  # with the default timeout: starting the processes under load may take longer
@@ -108,7 +108,7 @@ def test_a_hung_worker_raises_worker_timeout_naming_it(name):
             opt.step()
         elapsed = time.monotonic() - start
         assert error.value.workers == [2]
-        assert "worker 2 did not answer" in str(error.value) and "within 5 s" in str(error.value)
+        assert "worker 2 did not answer" in str(error.value) and "within 2 s" in str(error.value)
         assert timeout_s <= elapsed < timeout_s + 20, elapsed  # the healthy worker's calls come first
     finally:
         opt.stop()

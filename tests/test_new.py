@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shlex
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -88,3 +89,62 @@ def test_any_title_round_trips_or_is_refused(maker, title):
     result = check_project(maker.project)
     assert result.problems == ()
     assert result.entries[0].title == " ".join(title.split())
+
+
+def test_cli_new_draft_writes_draft_true(maker):
+    result = CliRunner().invoke(main, ["--root", str(maker.root), "new", "Half done", "--date", "2026-03-01", "--draft"])
+    assert result.exit_code == 0, result.output
+    assert "\ndraft: true\n" in (maker.root / "logs/2026-03-01-half-done.md").read_text(encoding="utf-8")
+    (entry,) = check_project(maker.project).entries
+    assert entry.draft
+
+
+@pytest.fixture
+def editor(tmp_path):
+    """A fake editor: a shell script in a folder whose name needs quoting, recording its
+    arguments in `opened` and exiting with $EDITOR_STATUS."""
+    folder = tmp_path / "my editor"
+    folder.mkdir()
+    script = folder / "edit.sh"
+    script.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/opened"\nexit "${EDITOR_STATUS:-0}"\n',
+                      encoding="utf-8")
+    return folder
+
+
+def _new_with_editor(maker, **env):
+    args = ["--root", str(maker.root), "new", "Edited", "--date", "2026-03-01", "--edit"]
+    return CliRunner().invoke(main, args, env={"VISUAL": None, "EDITOR": None, **env})
+
+
+def test_cli_new_edit_opens_visual_split_like_a_shell(maker, editor):
+    result = _new_with_editor(maker, VISUAL=f"sh {shlex.quote(str(editor / 'edit.sh'))} -w", EDITOR="false")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "logs/2026-03-01-edited.md"
+    entry = maker.root / "logs/2026-03-01-edited.md"
+    assert (editor / "opened").read_text(encoding="utf-8").splitlines() == ["-w", str(entry)]
+
+
+def test_cli_new_edit_falls_back_to_editor(maker, editor):
+    result = _new_with_editor(maker, VISUAL=" ", EDITOR=f"sh {shlex.quote(str(editor / 'edit.sh'))}")
+    assert result.exit_code == 0, result.output
+    assert (editor / "opened").read_text(encoding="utf-8").splitlines() == [str(maker.root / "logs/2026-03-01-edited.md")]
+
+
+def test_cli_new_edit_without_an_editor_keeps_the_entry(maker):
+    result = _new_with_editor(maker)
+    assert result.exit_code == 1
+    assert "error: logs/2026-03-01-edited.md: created, not opened: set $VISUAL or $EDITOR" in result.output
+    assert (maker.root / "logs/2026-03-01-edited.md").exists()
+
+
+@pytest.mark.parametrize("command, status, says", [
+    ("sh {script}", "3", "exited with status 3"),
+    ("no-such-editor-here -w", "0", "did not start"),
+    ("sh '{script}", "0", "does not parse"),
+])
+def test_cli_new_edit_failing_editor_keeps_the_entry(maker, editor, command, status, says):
+    visual = command.format(script=shlex.quote(str(editor / "edit.sh")))
+    result = _new_with_editor(maker, VISUAL=visual, EDITOR_STATUS=status)
+    assert result.exit_code == 1
+    assert says in result.output and "$VISUAL" in result.output
+    assert "title: Edited" in (maker.root / "logs/2026-03-01-edited.md").read_text(encoding="utf-8")

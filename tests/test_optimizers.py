@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Categorical
 
-from conftest import run_on_two_nodes
 from distrl.losses import a2c_loss, ppo_loss
 from distrl.optimizers import AsyncGradients, AsyncSamples, SyncAllReduce, SyncSamples
 from distrl.policy import PolicyConfig
@@ -228,8 +227,8 @@ def test_ppo_learns_cartpole(seed=0):
         opt.stop()
 
 
-def test_every_optimizer_on_a_simulated_two_node_cluster():
-    run_on_two_nodes("""
+def test_every_optimizer_on_a_simulated_two_node_cluster(two_nodes):
+    two_nodes("""
         from distrl.losses import a2c_loss, ppo_loss
         from distrl.optimizers import AsyncGradients, AsyncSamples, SyncAllReduce, SyncSamples
         from distrl.policy import PolicyConfig
@@ -237,14 +236,18 @@ def test_every_optimizer_on_a_simulated_two_node_cluster():
         from distrl.worker_set import WorkerSet
 
         config = WorkerConfig(num_envs=2, fragment_length=16, policy=PolicyConfig(hidden=(16,)))
-        spread = {"scheduling_strategy": "SPREAD"}
+        # Each node has one CPU and a worker asks for 0.6 of one, so the two workers are on
+        # different nodes (Ray's SPREAD strategy is best effort, and once put both on one);
+        # the 0.4 left beside each is room for A3C's server (0.25). One optimizer at a time.
+        most_of_a_cpu = {"num_cpus_per_worker": 0.6}
         optimizers = [
-            SyncSamples(WorkerSet(config, 2, ppo_loss(), actor_options=spread), minibatch_size=16),
-            SyncAllReduce(config, 2, ppo_loss(), minibatch_size=16, actor_options=spread),
-            AsyncGradients(WorkerSet(config, 2, a2c_loss(), actor_options=spread), gradients_per_step=4),
-            AsyncSamples(WorkerSet(config, 2, a2c_loss(), actor_options=spread), batches_per_step=4),
+            lambda: SyncSamples(WorkerSet(config, 2, ppo_loss(), **most_of_a_cpu), minibatch_size=16),
+            lambda: SyncAllReduce(config, 2, ppo_loss(), minibatch_size=16, **most_of_a_cpu),
+            lambda: AsyncGradients(WorkerSet(config, 2, a2c_loss(), **most_of_a_cpu), gradients_per_step=4),
+            lambda: AsyncSamples(WorkerSet(config, 2, a2c_loss(), **most_of_a_cpu), batches_per_step=4),
         ]
-        for opt in optimizers:
+        for make in optimizers:
+            opt = make()
             nodes = {ray.get(w.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id()))
                      for w in opt.workers.remotes}
             assert len(nodes) == 2, (type(opt).__name__, nodes)

@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import kill_actor, run_on_two_nodes
+from conftest import kill_actor
 from distrl.partition import chunk_bounds
 from distrl.parameter_server import (Optimizer, ParameterServer, ShardedServer, assemble, checkpoint_file,
                                      saved_versions)
@@ -162,8 +162,8 @@ def test_a_dead_worker_is_left_out_instead_of_hanging(ray_session):
     server.stop()
 
 
-def test_servers_and_workers_on_a_simulated_two_node_cluster():
-    run_on_two_nodes("""
+def test_servers_and_workers_on_a_simulated_two_node_cluster(two_nodes):
+    two_nodes("""
         import numpy as np
         from distrl.parameter_server import Optimizer, ShardedServer, assemble
 
@@ -180,10 +180,10 @@ def test_servers_and_workers_on_a_simulated_two_node_cluster():
     """)
 
 
-def test_a_ready_gradient_on_another_node_is_not_taken_for_a_lost_worker():
+def test_a_ready_gradient_on_another_node_is_not_taken_for_a_lost_worker(two_nodes):
     """The step fails on another worker's error; finding which gradient is the error must
     not take a healthy one that lives on the other node (not yet fetched) for a failure."""
-    run_on_two_nodes("""
+    two_nodes("""
         import numpy as np
         from distrl.parameter_server import Optimizer, ShardedServer, assemble
 

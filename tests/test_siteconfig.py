@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import yaml
 
+from studylog.site.build import nav_notes
 from studylog.site.engine_config import Tagged, load_user_config, merge, write_engine_config
 
 
@@ -63,3 +64,47 @@ def test_tags_written_back_verbatim(maker):
     )
     written = write_engine_config(maker.project, maker.root / "site", drafts=False).read_text(encoding="utf-8")
     assert "emoji_index: !!python/name:material.extensions.emoji.twemoji" in written
+
+
+def effective(maker, user_config: str) -> dict:
+    (maker.root / "mkdocs.yml").write_text(user_config, encoding="utf-8")
+    return yaml.safe_load(write_engine_config(maker.project, maker.root / "site", drafts=False).read_text(encoding="utf-8"))
+
+
+def test_an_authors_nav_gets_the_tags_and_labs_indexes_it_leaves_out_and_a_note_says_so(maker):
+    maker.lab("ring")
+    nav = "site_name: S\n\nnav:\n  - Log: index.md\n  - About: about.md\n"
+    assert effective(maker, nav)["nav"] == [{"Log": "index.md"}, {"About": "about.md"}, {"Tags": "tags/index.md"},
+                                            {"Labs": "labs/index.md"}]
+    assert nav_notes(maker.project) == ["mkdocs.yml:3: note: the nav leaves out Tags and Labs; studylog adds them at its end"]
+    (maker.root / "labs" / "ring.py").unlink()
+    assert effective(maker, nav)["nav"][-1] == {"Tags": "tags/index.md"}  # no labs: no labs index
+    assert nav_notes(maker.project) == ["mkdocs.yml:3: note: the nav leaves out Tags; studylog adds it at its end"]
+
+
+def test_an_authors_nav_with_both_indexes_is_kept_as_written(maker):
+    maker.lab("ring")
+    nav = [{"Log": "index.md"}, {"Study": [{"Labs": "labs/index.md"}, "tags/index.md"]}, {"About": "about.md"}]
+    assert effective(maker, yaml.safe_dump({"nav": nav}))["nav"] == nav
+    assert nav_notes(maker.project) == []
+
+
+def test_without_a_nav_the_default_lists_the_log_pages_tags_and_labs(maker):
+    maker.lab("ring")
+    (maker.root / "site_src" / "about.md").write_text("# About\n", encoding="utf-8")
+    assert effective(maker, "site_name: S\n")["nav"] == [{"Log": "index.md"}, "about.md", {"Tags": "tags/index.md"},
+                                                          {"Labs": "labs/index.md"}]
+    assert nav_notes(maker.project) == []
+
+
+def test_palette_toggles_light_and_dark_and_the_authors_colours_apply_to_both(maker):
+    palette = effective(maker, "site_name: S\n")["theme"]["palette"]
+    assert [(p["scheme"], p["media"]) for p in palette] == [("default", "(prefers-color-scheme: light)"),
+                                                            ("slate", "(prefers-color-scheme: dark)")]
+    assert all(p["toggle"]["icon"] and p["toggle"]["name"] for p in palette)
+    coloured = effective(maker, "theme:\n  palette:\n    primary: teal\n")["theme"]["palette"]
+    assert [(p["scheme"], p["primary"]) for p in coloured] == [("default", "teal"), ("slate", "teal")]
+    assert all("toggle" in p for p in coloured)
+    assert effective(maker, "theme:\n  palette:\n    scheme: slate\n")["theme"]["palette"] == {"scheme": "slate"}
+    own = [{"scheme": "default", "primary": "red"}]
+    assert effective(maker, yaml.safe_dump({"theme": {"palette": own}}))["theme"]["palette"] == own

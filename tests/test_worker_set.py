@@ -13,7 +13,6 @@ from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
 from distrl.worker_set import WorkerSet
 
-from conftest import run_on_two_nodes
 
 CONFIG = WorkerConfig(num_envs=2, fragment_length=25, policy=PolicyConfig(hidden=(16,)), seed=5)
 
@@ -80,8 +79,8 @@ def test_hierarchical_groups_aggregate_their_workers(ray_session):
         hws.stop()
 
 
-def test_workers_on_a_simulated_two_node_cluster():
-    run_on_two_nodes("""
+def test_workers_on_a_simulated_two_node_cluster(two_nodes):
+    two_nodes("""
         from distrl.policy import PolicyConfig
         from distrl.rollout_worker import WorkerConfig
         from distrl.worker_set import WorkerSet

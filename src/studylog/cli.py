@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shlex
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
 
+from studylog import __version__
+from studylog.init import init_project
 from studylog.site import serve as serving
 from studylog.logs.check import check_project
 from studylog.errors import ProblemsFound, StudylogError
 from studylog.lock import SITE, STORE, project_lock
 from studylog.logs.new import new_entry
 from studylog.project import Project
-from studylog.site.build import ENGINES, build as build_site, checked, stale_labs
+from studylog.site.build import ENGINES, build as build_site, checked, nav_notes, site_url_warnings, stale_labs
 from studylog import report
 from studylog.labs.execute import DEFAULT_CELL_TIMEOUT_S
 from studylog.labs.key import environment_changes, stale_reasons
@@ -42,6 +48,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
+@click.version_option(__version__, prog_name="studylog")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=".", help="Project root (default: here).")
 @click.pass_context
 def main(ctx: click.Context, root: Path) -> None:
@@ -72,17 +79,52 @@ def _warn(warnings) -> None:
 
 
 @main.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def init(ctx: click.Context, path: Path | None) -> None:
+    """Create a project in PATH (default: --root): logs/ with a first entry, labs/, site_src/,
+    mkdocs.yml, .gitignore, jupytext.toml; refuse, creating nothing, if any of them exists."""
+    root = path or ctx.obj
+    for created in init_project(root, dt.date.today()):
+        click.echo(created.relative_to(root.resolve()).as_posix() + ("/" if created.is_dir() else ""))
+    where = "" if root.resolve() == Path.cwd() else f" --root {shlex.quote(str(root))}"
+    click.echo(f"next: studylog{where} build, then open site/index.html; studylog{where} new TITLE for each entry")
+
+
+@main.command()
 @click.argument("title")
 @click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]), help="Entry date, YYYY-MM-DD (default: today).")
 @click.option("--tag", "tags", multiple=True, help="A tag; repeat for more.")
 @click.option("--lab", "labs", multiple=True, help="A lab this entry cites (a name in labs/); repeat for more.")
+@click.option("--draft", is_flag=True, help="Mark it draft: true (left out of builds without --drafts).")
+@click.option("--edit", is_flag=True, help="Then open it in $VISUAL or $EDITOR.")
 @click.pass_context
-def new(ctx: click.Context, title: str, date_: dt.datetime | None, tags: tuple[str, ...], labs: tuple[str, ...]) -> None:
+def new(ctx: click.Context, title: str, date_: dt.datetime | None, tags: tuple[str, ...], labs: tuple[str, ...],
+        draft: bool, edit: bool) -> None:
     """Start a log entry logs/DATE-slug.md from a skeleton; never overwrite one."""
     project = _project(ctx)
     day = date_.date() if date_ else dt.date.today()
-    path = new_entry(project, title, day, tags, labs)
+    path = new_entry(project, title, day, tags, labs, draft)
     click.echo(project.rel(path))
+    if edit:
+        _edit(path, project.rel(path))
+
+
+def _edit(path: Path, shown: Path) -> None:
+    """Open `path` in $VISUAL, else $EDITOR (the order Unix tools follow), split as a shell
+    would so that `code -w` works. The entry is kept whatever the editor does."""
+    name = next((var for var in ("VISUAL", "EDITOR") if os.environ.get(var, "").strip()), None)
+    if name is None:
+        raise StudylogError(f"{shown}: created, not opened: set $VISUAL or $EDITOR (for example EDITOR=nano)")
+    command = os.environ[name]
+    try:
+        status = subprocess.run([*shlex.split(command), str(path)]).returncode
+    except ValueError as err:  # shlex: an unclosed quote
+        raise StudylogError(f"{shown}: created, not opened: ${name} ({command!r}) does not parse: {err}") from None
+    except OSError as err:
+        raise StudylogError(f"{shown}: created, not opened: ${name} ({command!r}) did not start: {err.strerror}") from None
+    if status != 0:
+        raise StudylogError(f"{shown}: created and kept, but ${name} ({command!r}) exited with status {status}")
 
 
 @main.command()
@@ -102,6 +144,8 @@ def build(ctx: click.Context, engine: str, drafts: bool, future: bool, no_execut
 def _build(project: Project, engine: str, drafts: bool, no_execute: bool, strict_labs: bool, future: bool = False) -> None:
     result = checked(project)  # logs too: a typo should stop the build before labs run for minutes
     _warn(result.warnings)
+    _warn(site_url_warnings(project))
+    _warn(nav_notes(project))
     if not no_execute:
         stale = stale_labs(project, result.labs)
         if stale:
@@ -109,9 +153,12 @@ def _build(project: Project, engine: str, drafts: bool, no_execute: bool, strict
             with report.live_progress() as progress:
                 outcomes = run_labs(project, stale, PUBLISHED_PROFILE, progress=progress)
             report.print_outcomes(outcomes)
-    done = build_site(project, engine=engine, drafts=drafts, strict_labs=strict_labs, result=result, future=future)
+    site = f"{project.rel(project.site_dir)}/"
+    start = time.monotonic()
+    with report.elapsed_status(f"building {site} with {engine}"):
+        done = build_site(project, engine=engine, drafts=drafts, strict_labs=strict_labs, result=result, future=future)
     click.echo(
-        f"built {project.rel(project.site_dir)}/ with {engine}: {done.posts} logs, {done.labs} labs"
+        f"built {site} with {engine} in {time.monotonic() - start:.1f} s: {done.posts} logs, {done.labs} labs"
         + (f", {done.drafts_left_out} drafts or future entries left out" if done.drafts_left_out else "")
     )
 

@@ -1,4 +1,4 @@
-"""Terminal output of `run` and `results` with rich: live progress lines and summary tables."""
+"""Terminal output of `run`, `build` and `results` with rich: live progress lines and summary tables."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich import progress as bars
 from rich.table import Table
 from rich.text import Text
 
@@ -42,6 +43,16 @@ def live_progress() -> Iterator[Progress]:
 
     with Live(render(), console=console, refresh_per_second=4, get_renderable=render, transient=True):
         yield progress
+
+
+@contextlib.contextmanager
+def elapsed_status(what: str) -> Iterator[None]:
+    """A status line with `what` and the time elapsed, while the block runs, on a terminal only:
+    piped output (a log file, CI) gets nothing animated, and the line goes when the block ends."""
+    columns = (bars.SpinnerColumn(), bars.TextColumn("{task.description}"), bars.TimeElapsedColumn())
+    with bars.Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as status:
+        status.add_task(what, total=None)
+        yield
 
 
 def print_outcomes(outcomes: list[Outcome]) -> None:

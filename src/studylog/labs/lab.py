@@ -7,12 +7,15 @@ The Jupytext header carries the lab's metadata under `jupyter: studylog:`:
     #   studylog:
     #     title: Ring all-reduce
     #     summary: Naive, tree and ring all-reduce over Ray actors, measured.
+    #     code-fold: true
     #     profiles:
     #       quick: {size: 1000}
     #       full: {size: 100000000}
     # ---
 
-One code cell is tagged `parameters` (papermill's convention) and holds plain assignments
+`code-fold` (optional, Quarto's option and values: false, true, or show for folded but open)
+folds the code of every cell on the lab's page; a cell's own `code-fold=` option, or Jupyter
+Book's `hide-input` tag, decides for that cell. One code cell is tagged `parameters` (papermill's convention) and holds plain assignments
 `name = value`; a profile overrides some of them, and only those.
 """
 
@@ -44,6 +47,7 @@ class Lab:
     summary: str
     parameters: dict[str, str]  # name -> the expression in the parameters cell
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    code_fold: bool | str = False  # the page's default for code cells: False, True or "show"
 
     def overrides(self, profile: str) -> dict[str, Any]:
         """The parameter values `profile` sets (empty for a profile the lab does not declare)."""
@@ -79,6 +83,9 @@ def read_lab(path: Path, shown_as: Path) -> tuple[Lab | None, list[Problem]]:
             problems.append(Problem(shown_as, header_line, f"lab {key} is missing or empty"))
         elif key == "summary" and "\n" in value.strip():
             problems.append(Problem(shown_as, header_line, "lab summary must be one line"))
+    if not _is_fold(meta.get("code-fold", False)):
+        problems.append(Problem(shown_as, _line_of(lines, r"^#\s+code-fold:") or header_line,
+                                f"code-fold: {meta.get('code-fold')!r}: false, true or show"))
     parameters, found = _parameters(notebook, lines, shown_as)
     problems += found + _cell_options(notebook, lines, shown_as)
     profiles = meta.get("profiles")
@@ -98,7 +105,8 @@ def read_lab(path: Path, shown_as: Path) -> tuple[Lab | None, list[Problem]]:
                 problems.append(Problem(shown_as, profile_line, f"profile {name!r} sets {key!r}, which is not a parameter"))
     if problems:
         return None, problems
-    lab = Lab(path.stem, shown_as, meta["title"].strip(), meta["summary"].strip(), parameters, profiles)
+    lab = Lab(path.stem, shown_as, meta["title"].strip(), meta["summary"].strip(), parameters, profiles,
+              meta.get("code-fold", False))
     return lab, []
 
 
@@ -125,7 +133,8 @@ def _parameters(notebook: NotebookNode, lines: list[str], shown_as: Path) -> tup
 
 def _cell_options(notebook: NotebookNode, lines: list[str], shown_as: Path) -> list[Problem]:
     """A cell's `timeout_s` (`# %% timeout_s=7200`) must be a positive whole number of
-    seconds; a header option Jupytext could not read (`timeout_s=2h`) is reported, not ignored."""
+    seconds, its `code-fold` false, true or "show", its `fig-cap` a caption or a list of them;
+    a header option Jupytext could not read (`timeout_s=2h`) is reported, not ignored."""
     headers = [i for i, line in enumerate(lines, start=1) if line.startswith("# %%")]
     unmarked = max(0, len(notebook.cells) - len(headers))  # cells before the first `# %%` have no header
     problems = []
@@ -134,11 +143,20 @@ def _cell_options(notebook: NotebookNode, lines: list[str], shown_as: Path) -> l
         if garbled is not None:
             problems.append(Problem(shown_as, line, f"cell option {garbled!r} cannot be read: write name=value "
                                                     "with a number, true/false or a quoted string"))
+        if not _is_fold(cell.metadata.get("code-fold", False)):
+            problems.append(Problem(shown_as, line, f"code-fold={cell.metadata['code-fold']!r}: false, true or \"show\""))
+        caption = cell.metadata.get("fig-cap", "")
+        if not (isinstance(caption, str) or (isinstance(caption, list) and all(isinstance(c, str) for c in caption))):
+            problems.append(Problem(shown_as, line, "fig-cap: a quoted caption, or a list of them (one per figure)"))
         timeout = cell.metadata.get("timeout_s")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0):
             problems.append(Problem(shown_as, line, f"timeout_s={timeout!r}: a cell's timeout is a positive whole "
                                                     "number of seconds, e.g. timeout_s=7200"))
     return problems
+
+
+def _is_fold(value: object) -> bool:
+    return isinstance(value, bool) or value == "show"
 
 
 def _line_of(lines: list[str], pattern: str) -> int | None:

@@ -28,9 +28,11 @@ What I read or did today, in two or three sentences.
 
 
 def new_entry(
-    project: Project, title: str, date: dt.date, tags: tuple[str, ...] = (), labs: tuple[str, ...] = ()
+    project: Project, title: str, date: dt.date, tags: tuple[str, ...] = (), labs: tuple[str, ...] = (),
+    draft: bool = False,
 ) -> Path:
-    """Write `logs/DATE-slug.md` and return its path; refuse if it exists."""
+    """Write `logs/DATE-slug.md` and return its path; refuse if it exists. `draft` writes
+    `draft: true`, which keeps the entry out of a build without `--drafts`."""
     title = " ".join(title.split())  # one line: YAML folds line breaks such as U+0085
     slug = slugify(title)
     if not slug:
@@ -39,7 +41,7 @@ def new_entry(
     for lab in labs:
         if not LAB_NAME.match(lab) or lab not in known:
             raise StudylogError(f"--lab {lab!r} names no lab (no labs/{lab}.py)")
-    given: dict[str, object] = {"title": title, "date": date, "tags": list(tags), "labs": list(labs)}
+    given: dict[str, object] = {"title": title, "date": date, "tags": list(tags), "labs": list(labs), "draft": draft}
     front = {key.name: given[key.name] for key in SCHEMA if given.get(key.name)}  # in the schema's order
     others = ", ".join(key.name for key in SCHEMA if key.name not in front)
     text = ("---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True)

@@ -7,15 +7,19 @@ and hands rendering to the engine. It never executes a lab.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
 
 from studylog.atomic import recover_dir, replace_dir
 from studylog.logs.check import CheckResult, check_project
-from studylog.errors import ProblemsFound, StudylogError
+from studylog.errors import Problem, ProblemsFound, StudylogError
 from studylog.labs.key import stale_reasons
 from studylog.site.outputs import write_generated
 from studylog.memo import Memo
@@ -25,7 +29,7 @@ from studylog.logs.entry import LogEntry
 from studylog.site.posts import render_pages
 from studylog.project import Project
 from studylog.labs.store import PUBLISHED_PROFILE, Corrupt, history, load
-from studylog.site.engine_config import write_engine_config
+from studylog.site.engine_config import DEFAULT_SITE_URL, load_user_config, missing_indexes, write_engine_config
 
 ENGINES = ("mkdocs", "zensical")
 
@@ -97,6 +101,55 @@ def lab_state(project: Project, lab: Lab, entries: list[LogEntry]) -> LabState:
 def stale_labs(project: Project, labs: tuple[Lab, ...]) -> list[Lab]:
     """The labs whose published results must be refreshed before a build."""
     return [lab for lab in labs if stale_reasons(project, lab, PUBLISHED_PROFILE)]
+
+
+def site_url_warnings(project: Project) -> list[Problem]:
+    """A warning when the effective site_url names this machine (127.0.0.0/8, ::1, localhost):
+    the feed's links and each page's canonical link would send a reader to their own machine."""
+    user = load_user_config(project.user_config)
+    url = user.get("site_url", DEFAULT_SITE_URL)
+    if not isinstance(url, str) or not is_loopback(url):  # a tagged value (!ENV) only the engine resolves
+        return []
+    where = project.rel(project.user_config)
+    if "site_url" not in user:
+        return [Problem(where, 1, f"no site_url, so studylog's default {url} is used, a loopback address: feed and "
+                                  "canonical links would point at this machine; set site_url to where the site "
+                                  "is published", warning=True)]
+    line = _key_line(project.user_config, "site_url")
+    return [Problem(where, line, f"site_url {url} is a loopback address: feed and canonical links would point at "
+                                 "this machine; set it to where the site is published", warning=True)]
+
+
+def nav_notes(project: Project) -> list[str]:
+    """What studylog adds to the author's nav (the tags and labs indexes it leaves out), said
+    at the nav's line: `mkdocs.yml:LINE: note: ...`."""
+    user = load_user_config(project.user_config)
+    added = [next(iter(entry)) for entry in missing_indexes(project, user.get("nav"))]
+    if not added:
+        return []
+    where = f"{project.rel(project.user_config)}:{_key_line(project.user_config, 'nav')}"
+    return [f"{where}: note: the nav leaves out {' and '.join(added)}; studylog adds "
+            f"{'it' if len(added) == 1 else 'them'} at its end"]
+
+
+def is_loopback(url: str) -> bool:
+    """`url`'s host is this machine: localhost (RFC 6761, subdomains too), 127.0.0.0/8 or ::1."""
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1, which Python 3.11 does not call loopback
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def _key_line(path: Path, key: str) -> int:
+    """The line of top-level `key` in the YAML mapping at `path` (the last one, as YAML keeps)."""
+    # Composing builds nodes without constructing them, so tags such as !ENV need no handler.
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    return [name.start_mark.line + 1 for name, _ in root.value if name.value == key][-1]
 
 
 def engine_command(engine: str, verb: str, config: Path, *options: str) -> list[str]:

@@ -6,12 +6,14 @@ logs needs (the blog, tags, search and feed plugins, math, its layout) and write
 effective config (`.studylog-mkdocs.yml` beside the author's, since Zensical wants
 the docs inside the config's folder) that MkDocs or Zensical reads. Mappings merge key by key; `plugins`
 and `markdown_extensions` merge by name, the author's options winning; a plugin the author
-sets to `enabled: false` stays off. Tags the author's file uses (`!ENV`, `!!python/name:`)
-are carried through unread, for the engine to resolve.
+sets to `enabled: false` stays off; colours set without a scheme apply to the light and the
+dark palette alike; a nav that leaves out the tags or labs index gets it at its end. Tags the
+author's file uses (`!ENV`, `!!python/name:`) are carried through unread, for the engine to resolve.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -92,6 +94,13 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
             "font": False,
             # prune: each page carries only the nav links it shows, not one per archive year.
             "features": ["navigation.indexes", "navigation.prune", "content.code.copy"],
+            # A light/dark toggle, starting from the reader's system preference.
+            "palette": [
+                {"media": "(prefers-color-scheme: light)", "scheme": "default",
+                 "toggle": {"icon": "material/brightness-7", "name": "Switch to dark mode"}},
+                {"media": "(prefers-color-scheme: dark)", "scheme": "slate",
+                 "toggle": {"icon": "material/brightness-4", "name": "Switch to light mode"}},
+            ],
         },
         "plugins": [
             {"search": {}},
@@ -120,10 +129,16 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
                     "date_from_meta": {"as_creation": "feed_date"},
                 }
             },
+            # A click on a figure opens it full size, captioned with its alt text. The plugin
+            # ships GLightbox's script and styles (nothing remote); Zensical maps it onto its
+            # own extension.
+            {"glightbox": {"auto_caption": True}},
         ],
         # Each extension costs every page and every excerpt a pass (about 0.6 ms a post, 2 s at
         # 3650 posts): the defaults are what logs need and Jekyll's kramdown offers (tables,
-        # footnotes, math, highlighted code); add attr_list, md_in_html... in mkdocs.yml.
+        # footnotes, math, highlighted code), and what lab pages use (folded code, captioned
+        # figures), and md_in_html for the links on lab cards (labcards.py); add attr_list...
+        # in mkdocs.yml.
         "markdown_extensions": [
             "toc",
             "tables",
@@ -132,6 +147,9 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
             {"pymdownx.arithmatex": {"generic": True}},
             "pymdownx.highlight",
             "pymdownx.superfences",
+            "pymdownx.details",
+            "pymdownx.blocks.caption",
+            "md_in_html",
         ],
         "extra_javascript": [f"{ASSETS_DIR}/mathjax-config.js", f"{ASSETS_DIR}/tex-svg.js"],
         "extra_css": [f"{ASSETS_DIR}/studylog.css"],
@@ -147,6 +165,9 @@ def merge(defaults: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
             merged[key] = _merge_named(base or [], value or [])
         elif key in ("extra_javascript", "extra_css", "hooks"):
             merged[key] = list(base or []) + [v for v in (value or []) if v not in (base or [])]
+        elif key == "palette" and isinstance(base, list) and isinstance(value, dict) and "scheme" not in value:
+            # Colours without a scheme (`primary: indigo`) are the author's for light and dark alike.
+            merged[key] = [merge(scheme, value) for scheme in base]
         elif isinstance(base, dict) and isinstance(value, dict):
             merged[key] = merge(base, value)
         else:
@@ -175,10 +196,31 @@ def default_nav(project: Project) -> list[Any]:
     reached from the log and the tags index instead.
     """
     pages = sorted(p.name for p in project.site_src.glob("*.md") if p.name != "index.md")
-    nav: list[Any] = [{"Log": "index.md"}, *pages, {"Tags": f"{TAGS_DIR}/index.md"}]
+    nav: list[Any] = [{"Log": "index.md"}, *pages]
+    return nav + missing_indexes(project, nav)
+
+
+def missing_indexes(project: Project, nav: Any) -> list[dict[str, str]]:
+    """The indexes a reader needs that `nav` leaves out, as nav entries to add at its end:
+    the tags index, and the labs index when the project has labs. A nav that is not a list
+    (an `!ENV` tag) is the engine's to read, and left alone."""
+    if not isinstance(nav, list):
+        return []
+    wanted = [{"Tags": f"{TAGS_DIR}/index.md"}]
     if project.lab_names():
-        nav.append({"Labs": f"{LABS_DIR}/index.md"})
-    return nav
+        wanted.append({"Labs": f"{LABS_DIR}/index.md"})
+    listed = set(_nav_pages(nav))
+    return [entry for entry in wanted if next(iter(entry.values())) not in listed]
+
+
+def _nav_pages(nav: list[Any]) -> Iterator[str]:
+    """Every page a nav lists, in its sections too."""
+    for item in nav:
+        for value in item.values() if isinstance(item, dict) else [item]:
+            if isinstance(value, list):
+                yield from _nav_pages(value)
+            elif isinstance(value, str):
+                yield value
 
 
 def write_engine_config(project: Project, site_dir: Path, drafts: bool, engine: str = "mkdocs") -> Path:
@@ -194,6 +236,9 @@ def write_engine_config(project: Project, site_dir: Path, drafts: bool, engine: 
     if "nav" not in user:
         defaults["nav"] = default_nav(project)
     config = merge(defaults, user)
+    added = missing_indexes(project, user.get("nav"))
+    if added:
+        config["nav"] = [*user["nav"], *added]
     # Where things live is studylog's layout, not a setting.
     config["docs_dir"] = project.rel(project.site_src).as_posix()
     config["site_dir"] = project.rel(site_dir).as_posix()

@@ -8,6 +8,7 @@ here, once.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from importlib.resources import files
@@ -17,7 +18,8 @@ import yaml
 
 from slugify import slugify
 
-from studylog.site.labpages import LABS_DIR, LabState, escape, lab_files, labs_index
+from studylog.site.labcards import card, grid, labs_index, markdown_text
+from studylog.site.labpages import LABS_DIR, LabState, escape, lab_files
 from studylog.logs.entry import LogEntry
 from studylog.memo import Memo
 
@@ -40,12 +42,19 @@ Content = str | bytes | Path  # text, data, or a file to copy
 def render_pages(entries: list[LogEntry], labs: list[LabState], root: Path, plot_cache: Path,
                  memo: Memo | None = None) -> dict[str, Content]:
     """Every generated file under site_src, keyed by its path relative to site_src (a post
-    page is reused from `memo` while its entry is the same)."""
+    page is reused from `memo` while its entry and foot are the same). `entries` are the
+    published ones: the previous and next links run through them; `labs` holds every lab an
+    entry cites."""
     memo = memo or Memo()
-    pages: dict[str, Content] = {
-        f"{POSTS_DIR}/{entry.path.name}": memo.get("post", entry.path, entry, lambda: post_page(entry))
-        for entry in entries
-    }
+    cards = {state.lab.name: card(state) for state in labs}
+    pages: dict[str, Content] = {}
+    ordered = sorted(entries, key=publication_order)
+    for i, entry in enumerate(ordered):
+        previous = ordered[i - 1] if i > 0 else None
+        following = ordered[i + 1] if i + 1 < len(ordered) else None
+        foot = post_foot([cards[name] for name in entry.labs], previous, following)
+        page = memo.get("post", entry.path, (entry, foot), lambda: post_page(entry, foot))
+        pages[f"{POSTS_DIR}/{entry.path.name}"] = page
     pages.update(tag_pages(entries))
     pages.update(entry_files(entries, root))
     for state in labs:
@@ -79,8 +88,14 @@ def entry_files(entries: list[LogEntry], root: Path) -> dict[str, Path]:
     return found
 
 
-def post_page(entry: LogEntry) -> str:
-    """The page handed to mkdocs-material's blog plugin for one log entry."""
+def publication_order(entry: LogEntry) -> tuple[dt.datetime, str]:
+    """Oldest first, by the wall-clock date the blog sorts by (see post_page), then file name."""
+    return entry.date.replace(tzinfo=None), entry.path.name
+
+
+def post_page(entry: LogEntry, foot: str) -> str:
+    """The page handed to mkdocs-material's blog plugin for one log entry, `foot` (post_foot)
+    at its end."""
     meta = {k: escaped(v) for k, v in entry.extra.items() if k not in ENGINE_KEYS}
     # The blog plugin sorts naive and aware datetimes together and fails on a mix, and its
     # URLs use the date: keep the wall-clock time as written, without the offset. Besides
@@ -98,8 +113,24 @@ def post_page(entry: LogEntry) -> str:
     if entry.draft:
         meta["draft"] = True
     front = yaml.dump(meta, Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
-    body = entry.body if entry.math else literal_dollars(entry.body)
-    return f"---\n{front}---\n\n{with_excerpt(body).strip()}\n{_lab_links(entry)}"
+    body = with_excerpt(entry.body if entry.math else literal_dollars(entry.body)).strip()
+    if foot and EXCERPT not in body:  # the foot belongs to the entry's page, not to its excerpt in listings
+        body += f"\n\n{EXCERPT}"
+    return f"---\n{front}---\n\n{body}\n{foot}"
+
+
+def post_foot(cards: list[str], previous: LogEntry | None, following: LogEntry | None) -> str:
+    """What follows an entry's text: a card per lab it cites, then links to the entries
+    published before and after it."""
+    parts = [f"\n## Labs\n{grid(cards)}"] if cards else []
+    links = []
+    if previous:
+        links.append(f"← Previous: [{markdown_text(previous.title)}]({previous.path.name})")
+    if following:
+        links.append(f"Next: [{markdown_text(following.title)}]({following.path.name}) →")
+    if links:
+        parts.append("\n---\n\n" + "\n\n".join(links) + "\n")
+    return "".join(parts)
 
 
 def literal_dollars(body: str) -> str:
@@ -159,13 +190,6 @@ def with_excerpt(body: str) -> str:
         elif line.strip() and not line.startswith("#"):
             seen_text = True
     return body
-
-
-def _lab_links(entry: LogEntry) -> str:
-    if not entry.labs:
-        return ""
-    items = "\n".join(f"- [{name}](../{LABS_DIR}/{name}.md)" for name in entry.labs)
-    return f"\n## Labs\n\n{items}\n"
 
 
 def tag_pages(entries: list[LogEntry]) -> dict[str, str]:
