@@ -12,6 +12,7 @@
 #     language: python
 #     name: python3
 #   studylog:
+#     code-fold: true
 #     profiles:
 #       full:
 #         broadcast_sizes:
@@ -204,7 +205,7 @@ def quartiles(values):
 # once: on CartPole an episode's return equals its length. The evaluators checked here are
 # the ones measured next.
 
-# %%
+# %% code-fold=false
 light_sets = {n: WorkerSet(LIGHT, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS) for n in worker_counts}
 for workers in light_sets.values():
     for s in workers.sync_sample():
@@ -325,7 +326,7 @@ for n, res in residuals.items():
 # running then are not counted (a sampler that runs on would use them), and are taken, unused,
 # outside the clock, so each turn starts with idle evaluators.
 
-# %%
+# %% code-fold=false
 def sync_steps(workers: WorkerSet, calls: int) -> None:
     for _ in range(calls):
         workers.sync_sample()
@@ -588,7 +589,7 @@ for label, times in broadcast.items():
 #
 # Markers are medians over the rounds, bars the interquartile range; dashed lines are models.
 
-# %%
+# %% fig-cap="Top: synchronous sampling throughput against evaluators (RLlib dashed); throughput against the steps a call asks for, B, with the fitted lines; asynchronous and synchronous driving with one evaluator k times slower, measured and modelled. Bottom: parallel efficiency; broadcasting weights through one object-store entry or a copy per worker; where one env step's time goes, distrl against RLlib."
 fig, axes = plt.subplots(2, 3, figsize=(17, 8))
 for name in configs:
     rates = sweep[name, fragment]

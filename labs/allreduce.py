@@ -12,6 +12,7 @@
 #     language: python
 #     name: python3
 #   studylog:
+#     code-fold: true
 #     profiles:
 #       full:
 #         repeats: 9
@@ -174,7 +175,7 @@ def mpi_calls(nbytes):
 # with hypothesis, for $n$ from 1 to 5.) The groups made here are the ones measured below.
 # MPI is checked on float32 sums, the operation it is timed on.
 
-# %%
+# %% code-fold=false
 rng = np.random.default_rng(0)
 groups = {n: CollectiveGroup(n) for n in world_sizes}
 for n, group in groups.items():
@@ -292,7 +293,7 @@ for n in world_sizes:
 # between two ranks is two tasks (a send and a receive) in a chain of two hops, so the model
 # says $2\lambda + 2\alpha$.
 
-# %%
+# %% code-fold=false
 def tasks(algorithm, n, pieces=1):
     """τ: tasks the driver submits for one all-reduce; the ring's chunks cut into `pieces`."""
     return n * pieces + n * (n - 1) * pieces + n if algorithm == "ring" else 2 * n - 1
@@ -500,7 +501,7 @@ else:
 # Markers and lines: medians; shaded bands: the quartiles over rounds. Dashed: the model
 # with the fitted λ, α, β.
 
-# %%
+# %% fig-cap="All-reduce time (top) and bus bandwidth (bottom) against bytes per rank, one column per world size n, every contender; right: where one 64 MiB ring call's time goes, and the fitted model's prediction with a core per rank (a model, not a measurement)."
 colors = dict(zip(CONTENDERS, ["tab:red", "tab:orange", "tab:blue", "tab:gray", "tab:purple"]))
 fig, axes = plt.subplots(2, len(world_sizes) + 1, figsize=(5 * (len(world_sizes) + 1), 7.5))
 x = np.array(sizes)

@@ -12,6 +12,7 @@
 #     language: python
 #     name: python3
 #   studylog:
+#     code-fold: true
 #     profiles:
 #       full:
 #         gradients_per_step: 32
@@ -26,13 +27,13 @@
 #         worker_counts: [1, 2, 4]
 #       quick:
 #         gradients_per_step: 8
-#         learn_steps: 4096
+#         learn_steps: 2048
 #         learn_workers: [1, 2]
 #         model_sizes: [1000000]
 #         rounds: 2
 #         seeds: 1
 #         shard_counts: [1, 2]
-#         updates: 2
+#         updates: 1
 #         warmup: 1
 #         worker_counts: [2]
 #     summary: Synchronous, asynchronous and sharded parameter servers on Ray, checked
@@ -143,7 +144,7 @@ def error_bars(series):
 # parameters, for SGD (the update written out) and Adam (torch.optim.Adam). Gradient
 # clipping is off: clipping each half is not clipping the whole.
 
-# %%
+# %% code-fold=false
 batch = RolloutWorker(WorkerConfig(num_envs=4, fragment_length=64, seed=3)).sample()
 halves = [batch.slice(0, len(batch) // 2), batch.slice(len(batch) // 2, len(batch))]
 space = RolloutWorker(WorkerConfig(num_envs=1, fragment_length=1)).env
@@ -623,7 +624,7 @@ for n in learn_workers:
 # Throughput: medians with interquartile bars over rounds. Learning: the median over seeds,
 # with the band from the lowest to the highest seed.
 
-# %%
+# %% fig-cap=["Top: synchronous and asynchronous updates per second against workers, one panel per model size, distrl against Ray's documented example. Bottom: effective bandwidth against model size; sharding relative to one shard; where a synchronous update's time goes.", "Learning runs: mean return against environment steps for each worker count (median across seeds, band from min to max), the wall time of a run, and the asynchronous optimizer's staleness against its model."]
 fig, axes = plt.subplots(2, 3, figsize=(15, 8))
 for ax in axes[0, len(model_sizes[-3:]):]:
     ax.set_visible(False)
