@@ -32,11 +32,12 @@ SETTINGS = f"""# The site's own settings. studylog adds what publishing logs and
 """
 
 # The same outputs as studylog's own repository ignores (design.md: generated, never tracked).
-GITIGNORE = """# What studylog writes; a build or `studylog sync` makes it again.
-site/
-.site.old/
-.studylog/
-.studylog-mkdocs.yml
+GITIGNORE = """# What studylog writes; a build or `studylog sync` makes it again. Anchored at the root
+# (a bare site/ would also hide a package folder named site/ deeper down).
+/site/
+/.site.old/
+/.studylog/
+/.studylog-mkdocs.yml
 # Pages studylog generates inside site_src (rewritten every build)
 site_src/posts/
 site_src/labs/
@@ -44,7 +45,7 @@ site_src/tags/
 site_src/assets/studylog/
 site_src/.studylog-generated.json
 # Jupyter twins of labs/*.py (studylog sync)
-notebooks/
+/notebooks/
 .ipynb_checkpoints/
 """
 
