@@ -147,7 +147,7 @@ from distrl.policy import PolicyConfig
 from distrl.rollout_worker import RolloutWorker, WorkerConfig
 from distrl.slow_env import StepDelay, set_step_delay
 from distrl.worker_set import WorkerSet
-from studylog import record
+from studylog import record, record_median
 
 cluster.init()
 CORES = os.cpu_count()
@@ -644,37 +644,38 @@ plt.show()
 # %% [markdown]
 # ## The numbers
 #
-# Ratios are medians of the per-round ratios (contenders timed in the same round).
+# Ratios are medians of the per-round ratios (contenders timed in the same round); the page
+# shows each median with the lowest and highest round.
 
 # %%
 light_rates = sweep[light, fragment]
-record("sample_throughput_1", np.median(light_rates[1].rate), "steps/s", "env steps/s, one Ray worker, sync")
-record("sample_scaling_2", np.median(light_rates[2].rate / light_rates[1].rate), "x", "sync throughput with 2 workers / with 1")
-record("async_vs_sync_2", np.median(identical["async"].rate / identical["sync"].rate), "x",
+record_median("sample_throughput_1", light_rates[1].rate, "steps/s", "env steps/s, one Ray worker, sync")
+record_median("sample_scaling_2", light_rates[2].rate / light_rates[1].rate, "x", "sync throughput with 2 workers / with 1")
+record_median("async_vs_sync_2", identical["async"].rate / identical["sync"].rate, "x",
        "async / sync throughput with 2 identical workers")
 record("fit_per_call_us", lines[1][0] * 1e6, "us", "fitted a_1: cost of one sync call to one Ray worker, whatever its size")
 record("fit_per_step_us", lines[1][1] * 1e6, "us", "fitted b_1: cost of one env step in one Ray worker")
-record("fit_ray_per_call_us", np.median(ray_per_call) * 1e6, "us", "a_1 - a_0: what a call through Ray adds to a local call")
+record_median("fit_ray_per_call_us", ray_per_call * 1e6, "us", "a_1 - a_0: what a call through Ray adds to a local call")
 record("fit_driver_per_result_us", t_c * 1e6, "us", "a_2 - a_1: the driver's cost per result, paid in series")
 record("fit_max_residual", max(np.abs(r).max() for r in residuals.values()) * 100, "%",
        "largest relative error of a fitted call time, any n and B")
 for n in straggler_counts if 4 in straggler_factors else []:
     suffix = "" if n == 2 else f"_n{n}"
     straggler = f"{n} workers, one whose env steps are delayed 4x as long as the others'"
-    record(f"async_vs_sync_straggler_4x{suffix}", np.median(straggle[n, 4]["async"].rate / straggle[n, 4]["sync"].rate),
+    record_median(f"async_vs_sync_straggler_4x{suffix}", straggle[n, 4]["async"].rate / straggle[n, 4]["sync"].rate,
            "x", f"async / sync throughput, {straggler}")
     model_sync, model_async = straggler_model(n, 4)
     record(f"async_vs_sync_straggler_4x{suffix}_model", model_async / model_sync, "x", f"the model's async / sync, {straggler}")
-record(f"hierarchical_vs_flat_{total}", np.median(delegation["hierarchical"].rate / delegation["flat"].rate), "x",
+record_median(f"hierarchical_vs_flat_{total}", delegation["hierarchical"].rate / delegation["flat"].rate, "x",
        f"{num_groups}x{group_size} sub-driver groups / flat, sync throughput, {total} workers")
 for key in delegation:
-    record(f"driver_cpu_{key}_{total}_ms", np.median(delegation[key].driver_cpu) * 1e3, "ms",
+    record_median(f"driver_cpu_{key}_{total}_ms", delegation[key].driver_cpu * 1e3, "ms",
            f"the driver thread's CPU time per sync step, {key}, {total} workers")
-record("vs_rllib_sampling", np.median(versus["distrl"].rate / versus["rllib"].rate), "x",
+record_median("vs_rllib_sampling", versus["distrl"].rate / versus["rllib"].rate, "x",
        "distrl / RLlib env steps/s, equal settings, 2 runners")
 biggest = broadcast_sizes[-1]
-record(f"broadcast_speedup_{'10m' if biggest == 10_000_000 else biggest}",
-       np.median(broadcast["copy per worker"][-1] / broadcast["shared ray.put"][-1]), "x",
+record_median(f"broadcast_speedup_{'10m' if biggest == 10_000_000 else biggest}",
+              broadcast["copy per worker"][-1] / broadcast["shared ray.put"][-1], "x",
        f"copy-per-worker / shared ray.put time, {biggest} params, 4 workers")
 cluster.shutdown()
 

@@ -110,7 +110,7 @@ import torch
 from distrl import cluster
 from distrl.collective import CollectiveGroup
 from distrl.mpi_allreduce import MpiAllreduce, rank_input
-from studylog import record
+from studylog import record, record_median
 
 cluster.init()
 CORES = os.cpu_count()
@@ -542,32 +542,45 @@ plt.show()
 
 # %% [markdown]
 # ## The numbers
+#
+# Medians over rounds, shown with the lowest and highest round; a ratio is taken round by
+# round, between contenders that took turns.
 
 # %%
+def per_round(over, under, n, nbytes):
+    """`over`'s time / `under`'s, round by round (the contenders took turns within a round)."""
+    return np.array(times[over, n][nbytes]) / np.array(times[under, n][nbytes])
+
+
+def busbws(contender, n, nbytes):
+    return [busbw(nbytes, n, t) for t in times[contender, n][nbytes]]
+
+
 n_big = max(world_sizes)
 ring64 = busbw(MB64, n_big, median("ring", n_big, MB64))
-record(f"ring_busbw_64mb_n{n_big}", ring64, "GB/s", f"ring busbw, 64 MiB, n={n_big} (median)")
+record_median(f"ring_busbw_64mb_n{n_big}", busbws("ring", n_big, MB64), "GB/s", f"ring busbw, 64 MiB, n={n_big}")
 for n in world_sizes:
-    record(f"ring_vs_gloo_64mb_n{n}", median("gloo", n, MB64) / median("ring", n, MB64), "x",
-           f"ring / gloo busbw, 64 MiB, n={n} (medians)")
-    record(f"mpi_busbw_64mb_n{n}", busbw(MB64, n, median("mpi", n, MB64)), "GB/s", f"MPI busbw, 64 MiB, n={n} (median)")
-    record(f"mpi_latency_4kb_n{n}_us", median("mpi", n, KB4) * 1e6, "µs", f"MPI at 4 KiB, n={n} (median)")
+    record_median(f"ring_vs_gloo_64mb_n{n}", per_round("gloo", "ring", n, MB64), "x",
+                  f"ring / gloo busbw, 64 MiB, n={n}, round by round")
+    record_median(f"mpi_busbw_64mb_n{n}", busbws("mpi", n, MB64), "GB/s", f"MPI busbw, 64 MiB, n={n}")
+    record_median(f"mpi_latency_4kb_n{n}_us", np.array(times["mpi", n][KB4]) * 1e6, "µs", f"MPI at 4 KiB, n={n}")
     if crossovers[n]:
         record(f"ring_beats_gloo_from_n{n}_mib", crossovers[n] / 2**20, "MiB",
                f"n={n}: smallest measured size from which the ring beats gloo at every larger one")
-record(f"ring_vs_mpi_64mb_n{n_big}", median("mpi", n_big, MB64) / median("ring", n_big, MB64), "x",
-       f"ring / MPI busbw, 64 MiB, n={n_big} (medians)")
-record(f"ring_vs_memcpy_64mb_n{n_big}", ring64 / memcpy_gbs, "fraction", "ring busbw / one-core memcpy bandwidth")
+record_median(f"ring_vs_mpi_64mb_n{n_big}", per_round("mpi", "ring", n_big, MB64), "x",
+              f"ring / MPI busbw, 64 MiB, n={n_big}, round by round")
+record(f"ring_vs_memcpy_64mb_n{n_big}", ring64 / memcpy_gbs, "fraction", "ring busbw / one-core memcpy bandwidth (medians)")
 best = min(MODELLED, key=lambda a: median(a, n_big, KB4))
 small = median(best, n_big, KB4)
-record(f"small_latency_4kb_n{n_big}_us", small * 1e6, "µs", f"best of naive/tree/ring at 4 KiB, n={n_big} ({best})")
-record(f"gloo_latency_4kb_n{n_big}_us", median("gloo", n_big, KB4) * 1e6, "µs", f"gloo at 4 KiB, n={n_big}")
-record(f"small_latency_vs_mpi_4kb_n{n_big}", small / median("mpi", n_big, KB4), "x",
-       f"best of naive/tree/ring ({best}) / MPI, time at 4 KiB, n={n_big}")
+record_median(f"small_latency_4kb_n{n_big}_us", np.array(times[best, n_big][KB4]) * 1e6, "µs",
+              f"best of naive/tree/ring at 4 KiB, n={n_big} ({best})")
+record_median(f"gloo_latency_4kb_n{n_big}_us", np.array(times["gloo", n_big][KB4]) * 1e6, "µs", f"gloo at 4 KiB, n={n_big}")
+record_median(f"small_latency_vs_mpi_4kb_n{n_big}", per_round(best, "mpi", n_big, KB4), "x",
+              f"best of naive/tree/ring ({best}) / MPI, time at 4 KiB, n={n_big}, round by round")
 record("model_lambda_us", fit[0] * 1e6, "µs", f"fitted latency per hop of a task chain ({READINGS[reading]})")
 record("model_alpha_us", fit[1] * 1e6, "µs", f"fitted cost per driver-submitted task ({READINGS[reading]})")
 record("model_beta_gbs", 1 / fit[2] / 1e9, "GB/s", f"fitted 1/β, per pass over the data ({READINGS[reading]})")
-record("model_median_error", np.median(fits[reading][1]), "fraction", "median |model / measured − 1| over the fitted points")
+record_median("model_median_error", fits[reading][1], "fraction", "|model / measured − 1| over the fitted points")
 cluster.shutdown()
 
 # %% [markdown]

@@ -26,8 +26,8 @@
 #         warmup: 10
 #         worker_counts: [1, 2, 4]
 #       quick:
-#         gradients_per_step: 8
-#         learn_steps: 2048
+#         gradients_per_step: 4
+#         learn_steps: 1024
 #         learn_workers: [1, 2]
 #         model_sizes: [1000000]
 #         rounds: 2
@@ -97,7 +97,7 @@ from distrl.parameter_server import Optimizer, ShardedServer, assemble
 from distrl.policy import Policy, PolicyConfig
 from distrl.rollout_worker import RolloutWorker, WorkerConfig
 from distrl.worker_set import WorkerSet
-from studylog import record
+from studylog import record, record_median
 
 CPUS = cluster.init()["CPU"]  # what Ray schedules actors on
 
@@ -661,7 +661,13 @@ axes[1, 2].legend(fontsize=7)
 fig.tight_layout()
 plt.show()
 
-fig, axes = plt.subplots(1, len(learn_workers) + 2, figsize=(4 * (len(learn_workers) + 2), 3.6))
+panels = len(learn_workers) + 2  # a curve per N, then wall time and staleness
+rows = -(-panels // 3)
+fig, axes = plt.subplots(rows, 3, figsize=(13, 3.8 * rows), squeeze=False)
+axes = axes.ravel()
+for ax in axes[panels:]:
+    ax.set_visible(False)
+axes = axes[:panels]
 grid = np.arange(1, learn_steps // (256 * gradients_per_step) + 1) * 256 * gradients_per_step  # every contender has a point here
 for ax, n in zip(axes, learn_workers):
     for mode in modes:
@@ -694,30 +700,30 @@ plt.show()
 # %%
 record("ps_sync_equivalence_err", max(equivalence.values()), "abs", "max |θ_PS − θ_single| after 5 sync steps, SGD and Adam")
 if big == 10_000_000 and 2 in worker_counts:
-    record("ps_vs_textbook_10m_k1", float(np.median(throughput["distrl", "sync", big, 2, 1] / throughput["docs", "sync", big, 2, 1])), "x",
-           f"distrl (K=1) / Ray docs' parameter server, sync updates/s, 10^7 params, 2 workers; median of {rounds} rounds in turns")
-    record("ps_vs_docs_numpy_weights_10m_k1",
-           float(np.median(throughput["distrl", "sync", big, 2, 1] / throughput["docs, numpy weights", "sync", big, 2, 1])), "x",
-           f"distrl (K=1) / Ray docs' parameter server with numpy weights, sync updates/s, 10^7 params, 2 workers; median of {rounds} rounds")
+    record_median("ps_vs_textbook_10m_k1", throughput["distrl", "sync", big, 2, 1] / throughput["docs", "sync", big, 2, 1], "x",
+                  f"distrl (K=1) / Ray docs' parameter server, sync updates/s, 10^7 params, 2 workers; median of {rounds} rounds in turns")
+    record_median("ps_vs_docs_numpy_weights_10m_k1",
+                  throughput["distrl", "sync", big, 2, 1] / throughput["docs, numpy weights", "sync", big, 2, 1], "x",
+                  f"distrl (K=1) / Ray docs' parameter server with numpy weights, sync updates/s, 10^7 params, 2 workers; median of {rounds} rounds")
     for k in shard_counts[1:]:
-        record(f"ps_sharding_k{k}_vs_k1_10m", float(np.median(throughput["distrl", "sync", big, 2, k] / throughput["distrl", "sync", big, 2, 1])),
-               "x", f"distrl sync updates/s with {k} shards / 1 shard, 10^7 params, 2 workers; median of {rounds} rounds")
+        record_median(f"ps_sharding_k{k}_vs_k1_10m", throughput["distrl", "sync", big, 2, k] / throughput["distrl", "sync", big, 2, 1],
+                      "x", f"distrl sync updates/s with {k} shards / 1 shard, 10^7 params, 2 workers; median of {rounds} rounds")
     record("ps_bandwidth_vs_memcpy_10m_k1", bandwidth(big, 2, "sync", float(np.median(throughput["distrl", "sync", big, 2, 1]))) / memcpy_gbs,
            "fraction", "effective bandwidth of distrl sync (K=1, 2 workers, 10^7 params) / one-core memcpy bandwidth")
 if 1_000_000 in model_sizes and 2 in worker_counts:
-    record("ps_updates_per_s_1m_sync_2w_k1", float(np.median(throughput["distrl", "sync", 1_000_000, 2, 1])), "1/s",
-           f"distrl sync updates/s, 10^6 params, 2 workers, 1 shard; median of {rounds} rounds")
+    record_median("ps_updates_per_s_1m_sync_2w_k1", throughput["distrl", "sync", 1_000_000, 2, 1], "1/s",
+                  f"distrl sync updates/s, 10^6 params, 2 workers, 1 shard; median of {rounds} rounds")
 for n in [n for n in learn_workers if n > 1]:  # with one worker it is 0 by construction
-    record(f"ps_async_staleness_mean_n{n}", float(np.median([runs["async", n, s][1].mean() for s in range(seeds)])), "versions",
-           f"mean staleness of applied gradients, AsyncGradients with {n} workers, G={gradients_per_step}; median of {seeds} seed(s)")
+    record_median(f"ps_async_staleness_mean_n{n}", [runs["async", n, s][1].mean() for s in range(seeds)], "versions",
+                  f"mean staleness of applied gradients, AsyncGradients with {n} workers, G={gradients_per_step}; median of {seeds} seed(s)")
     record(f"ps_async_staleness_model_n{n}", staleness_model(n), "versions",
            f"model: (N−1)(1 − N/2G), N={n}, G={gradients_per_step}")
 n_learn = 4 if 4 in learn_workers else learn_workers[-1]
 for mode in modes:
-    record(f"ps_learn_return_{mode}_n{n_learn}", float(np.median(final(mode, n_learn, 2))), "return",
-           f"{mode}, {n_learn} workers: mean return of the last 20 episodes at {learn_steps} env steps; median of {seeds} seed(s)")
-    record(f"ps_learn_seconds_{mode}_n{n_learn}", float(np.median(final(mode, n_learn, 1))), "s",
-           f"{mode}, {n_learn} workers: wall time for {learn_steps} env steps; median of {seeds} seed(s)")
+    record_median(f"ps_learn_return_{mode}_n{n_learn}", final(mode, n_learn, 2), "return",
+                  f"{mode}, {n_learn} workers: mean return of the last 20 episodes at {learn_steps} env steps; median of {seeds} seed(s)")
+    record_median(f"ps_learn_seconds_{mode}_n{n_learn}", final(mode, n_learn, 1), "s",
+                  f"{mode}, {n_learn} workers: wall time for {learn_steps} env steps; median of {seeds} seed(s)")
 cluster.shutdown()
 
 # %% [markdown]

@@ -109,7 +109,7 @@ from distrl.rollout_worker import RolloutWorker, WorkerConfig
 from distrl.sample_batch import gae
 from distrl.vtrace import vtrace
 from distrl.worker_set import WorkerSet
-from studylog import record
+from studylog import record, record_median
 
 cluster.init()
 # Two cores, two evaluator processes: a learner with two intra-op threads would fight them
@@ -270,10 +270,14 @@ def run_distrl(kind: str, seed: int) -> dict:
             curve.append((wall, s.env_steps, s.mean_return(window)))
             if solved(s.returns) or wall > cap_s:
                 break
+        # A3C's server knows how stale each gradient it applied was (its version minus the one
+        # the gradient was computed on).
+        staleness = opt.server.stats()[0]["staleness"] if isinstance(opt, AsyncGradients) else []
     finally:
         opt.stop()
     return dict(time_s=wall, steps=s.env_steps, updates=s.updates, reached=solved(s.returns), curve=curve,
-                history=history, parts={"sampling": s.sample_s, "learning": s.learn_s, "moving weights": s.sync_s})
+                history=history, staleness=staleness,
+                parts={"sampling": s.sample_s, "learning": s.learn_s, "moving weights": s.sync_s})
 
 # %% [markdown]
 # **CleanRL-style PPO**, written afresh after CleanRL's single-file `ppo.py` and its defaults
@@ -553,9 +557,14 @@ for name in ("ppo", "ppo_no_overlap", "ppo_local", "ddppo"):
 # IMPALA's batches are sampled by weights some updates old, and V-trace weighs each step by
 # $\pi/\mu$, cut at $\bar\rho = \bar c = 1$. If the ratios stay near 1 the correction does
 # little. Measured on the last batch of every step (16 batches), over all seeds: the mean
-# ratio, the largest, and the share of steps whose ratio the truncation cut.
+# ratio, the largest, and the share of steps whose ratio the truncation cut. First, for
+# comparison, how old A3C's gradients were when its server applied them, over all seeds.
 
 # %%
+if "a3c" in contenders:
+    ages = np.concatenate([runs["a3c", s]["staleness"] for s in seeds])
+    print(f"a3c staleness (versions): mean {ages.mean():.2f}, median {np.median(ages):.0f}, "
+          f"max {ages.max()}  ({len(ages)} gradients)")
 if "impala" in contenders:
     ratios = {key: [h[key] for s in seeds for h in runs["impala", s]["history"]]
               for key in ("rho_mean", "rho_max", "rho_clipped", "c_clipped")}
@@ -615,11 +624,19 @@ if {"ppo", "ppo_no_overlap", "ddppo"} <= set(contenders):
         print(f"{label:<32} {m['ppo_no_overlap'] * 1e3:>15.0f} {m['ppo'] * 1e3:>8.0f} {m['ddppo'] * 1e3:>8.0f}")
 
 # %%
-record(f"ppo_time_to_{target}_s", median("ppo", "time_s"), "s",
-       f"distrl PPO (SyncSamples, 2 workers, sampling ahead), median over {len(seeds)} seeds")
+def record_time(metric: str, name: str, description: str) -> None:
+    """The median time to the target over seeds, with the fastest and slowest seed when every
+    seed reached it (a seed that did not has no time, only a lower bound)."""
+    values = [runs[name, s]["time_s"] if runs[name, s]["reached"] else float("inf") for s in seeds]
+    if np.isfinite(values).all():
+        record_median(metric, values, "s", description)
+    else:
+        record(metric, statistics.median(values), "s", f"{description}; {sum(np.isinf(values))} seed(s) did not reach it")
+
+
+record_time(f"ppo_time_to_{target}_s", "ppo", f"distrl PPO (SyncSamples, 2 workers, sampling ahead), median over {len(seeds)} seeds")
 if "ppo_local" in contenders:
-    record(f"ppo_local_time_to_{target}_s", median("ppo_local", "time_s"), "s",
-           "the same PPO with no remote workers (the driver samples), median")
+    record_time(f"ppo_local_time_to_{target}_s", "ppo_local", "the same PPO with no remote workers (the driver samples), median")
     record(f"ppo_vs_local_time_to_{target}", median("ppo", "time_s") / median("ppo_local", "time_s"), "x",
            "distrl PPO with 2 workers and overlap / the same with none (lower is better)")
 if "cleanrl" in contenders:
@@ -635,7 +652,7 @@ if "rllib" in contenders:
            "distrl PPO / RLlib PPO as its CartPole example ships it, median time (lower is better)")
 for kind in ("ddppo", "a2c", "a3c", "impala"):
     if kind in contenders and np.isfinite(median(kind, "time_s")):  # a median seed that never solved has no time
-        record(f"{kind}_time_to_{target}_s", median(kind, "time_s"), "s", f"distrl {kind}, median over {len(seeds)} seeds")
+        record_time(f"{kind}_time_to_{target}_s", kind, f"distrl {kind}, median over {len(seeds)} seeds")
 record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer module, counted by radon")
 
 # %% [markdown]
@@ -663,9 +680,9 @@ record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer mo
 # **The A2C race compares optimizers only.** Loss, rows per update, step size and network
 # are shared; what differs is who waits. `a2c` waits for both evaluators at every update and
 # broadcasts after it; `a3c` and `impala` never wait, at the price of gradients or samples
-# about one update old on average at $N = 2$ (the parameter-server lab measures A3C's
-# staleness: mean 0.97, at most 2), which the V-trace cell shows in numbers: how far
-# $\pi/\mu$ strays from 1 and how often the truncation cuts it.
+# a few updates old at $N = 2$, which the cell on V-trace shows in numbers: A3C's staleness
+# as its server counted it, how far IMPALA's $\pi/\mu$ strays from 1 and how often the
+# truncation cuts it.
 #
 # **DD-PPO is slow here by construction.** It all-reduces once per minibatch, 16 times per
 # iteration, and each all-reduce is a chain of actor tasks that the driver submits and

@@ -20,7 +20,8 @@ from studylog.labs.store import load
 
 PLOTS = (
     "import matplotlib\nimport matplotlib.pyplot as plt\nfrom studylog import record\n"
-    "plt.plot(range(n)); plt.show()\nrecord('total', sum(range(n)), 'things')\nprint('total', sum(range(n)))"
+    "plt.plot(range(n)); plt.show()\nrecord('total', sum(range(n)), 'things')\n"
+    "record('middle', 1, 'things', 'middle of 0..n', spread=(0, n))\nprint('total', sum(range(n)))"
 )
 
 
@@ -63,6 +64,8 @@ def test_first_run_then_cached(project):
     assert run(project, "plots", "imports", "reads") == {"plots": "cached", "imports": "cached", "reads": "cached"}
     stored = load(project.project, "plots", "quick")
     assert stored.record["metrics"]["total"] == {"value": 1.0, "unit": "things", "description": ""}
+    assert stored.record["metrics"]["middle"] == {"value": 1.0, "unit": "things", "description": "middle of 0..n",
+                                                  "spread": [0.0, 2.0]}
     assert stored.record["inputs"]["parameters"] == {"n": 2}
     assert stored.record["environment"]["machine"]["cores"] == os.cpu_count()
 
@@ -139,7 +142,8 @@ def test_cli_run_exit_code_and_results_json(maker):
     assert "failed" in result.output and "ok" in result.output
     out = runner.invoke(main, ["--root", str(maker.root), "results", "plots", "--profile", "quick", "--json"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output) == {"lab": "plots", "profile": "quick", "metrics": {"total": {"value": 1.0, "unit": "things"}}}
+    assert json.loads(out.output) == {"lab": "plots", "profile": "quick", "metrics": {"total": {"value": 1.0, "unit": "things"},
+                                                                                       "middle": {"value": 1.0, "unit": "things", "spread": [0.0, 2.0]}}}
     missing = runner.invoke(main, ["--root", str(maker.root), "results", "plots"])
     assert missing.exit_code == 1 and "no stored full run" in missing.output
 

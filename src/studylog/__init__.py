@@ -1,10 +1,10 @@
 """studylog: a learning log and executable labs, rendered into a static site.
 
-Labs import `record` from here; nothing else is imported, so a lab's dependency on
+Labs import `record` and `record_median` from here; nothing else is imported, so a lab's dependency on
 studylog is this file and record.py only.
 """
 
-from studylog.record import record
+from studylog.record import record, record_median
 
 __version__ = "0.1.0"
-__all__ = ["record"]
+__all__ = ["record", "record_median"]

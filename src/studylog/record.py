@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 METRICS_ENV = "STUDYLOG_METRICS"
@@ -25,21 +27,50 @@ class Metric:
     value: float
     unit: str
     description: str = ""
+    spread: tuple[float, float] | None = None
 
 
 recorded: list[Metric] = []
 
 
-def record(name: str, value: float, unit: str, description: str = "") -> None:
-    """Record a headline figure of this lab run (returns nothing, so a notebook shows nothing)."""
+def record(
+    name: str, value: float, unit: str, description: str = "", spread: tuple[float, float] | None = None
+) -> None:
+    """Record a headline figure of this lab run (returns nothing, so a notebook shows nothing).
+
+    `spread` is the lowest and the highest of the repeats the value summarises (seeds, trials),
+    so a reader sees how far one run can land from the median: pages show it as "range low–high".
+    """
     if not name.isidentifier():
         raise ValueError(f"metric name {name!r} must be an identifier (letters, digits, _)")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"metric {name!r} is {number}; record finite values only")
-    metric = Metric(name, number, unit, description)
+    number = _finite(name, value)
+    low_high = None
+    if spread is not None:
+        low, high = (_finite(name, bound) for bound in spread)
+        if not low <= number <= high:
+            raise ValueError(f"metric {name!r}: spread ({low}, {high}) must run from the lowest "
+                             f"to the highest repeat, around the value {number}")
+        low_high = (low, high)
+    metric = Metric(name, number, unit, description, low_high)
     recorded.append(metric)
     target = os.environ.get(METRICS_ENV)
     if target:
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(asdict(metric)) + "\n")
+
+
+def record_median(name: str, samples: Iterable[float], unit: str, description: str = "") -> None:
+    """Record the median of repeated measurements (seeds, trials), with their range as the spread
+    (none for a single sample, which has no range)."""
+    values = [float(v) for v in samples]
+    if not values:
+        raise ValueError(f"metric {name!r}: no samples to take the median of")
+    spread = (min(values), max(values)) if len(values) > 1 else None
+    record(name, statistics.median(values), unit, description, spread=spread)
+
+
+def _finite(name: str, value: float) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"metric {name!r} is {number}; record finite values only")
+    return number

@@ -71,13 +71,15 @@ def print_outcomes(outcomes: list[Outcome]) -> None:
 
 
 def print_results(record: dict[str, Any], as_json: bool) -> None:
-    metrics = {name: {"value": m["value"], "unit": m["unit"]} for name, m in record.get("metrics", {}).items()}
+    metrics = {name: {key: m[key] for key in ("value", "unit", "spread") if key in m}
+               for name, m in record.get("metrics", {}).items()}
     if as_json:
         print(json.dumps({"lab": record["lab"], "profile": record["profile"], "metrics": metrics}, indent=1))
         return
     table = Table(title=f"{record['lab']} ({record['profile']}, {record['started']}, {record['status']})")
-    for column in ("metric", "value", "unit"):
+    for column in ("metric", "value", "range", "unit"):
         table.add_column(column)
     for name, m in metrics.items():
-        table.add_row(name, f"{m['value']:.6g}", m["unit"])
+        low_high = f"{m['spread'][0]:.4g}–{m['spread'][1]:.4g}" if "spread" in m else ""
+        table.add_row(name, f"{m['value']:.6g}", low_high, m["unit"])
     console.print(table)

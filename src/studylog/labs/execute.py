@@ -133,7 +133,10 @@ def _metrics(path: Path) -> dict[str, dict[str, Any]]:
                 item = json.loads(line)
             except ValueError:
                 continue
-            metrics[item["name"]] = {"value": item["value"], "unit": item["unit"], "description": item.get("description", "")}
+            metric = {"value": item["value"], "unit": item["unit"], "description": item.get("description", "")}
+            if item.get("spread"):
+                metric["spread"] = list(item["spread"])
+            metrics[item["name"]] = metric
     return metrics
 
 
