@@ -76,7 +76,7 @@
 # %% [markdown]
 # # Policy evaluators as Ray actors
 #
-# **The question.** The RLlib paper's first abstraction is the *policy evaluator*: an actor
+# **The question.** The RLlib paper's first abstraction [@liang2018] is the *policy evaluator*: an actor
 # holding environments and a copy of the policy, returning a batch of experience when asked.
 # One driver decides who samples and when (*logically centralized control*). How does
 # sampling throughput grow with the number of evaluators, and what does each way of driving

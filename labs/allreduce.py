@@ -41,7 +41,7 @@
 # **The idea.** Let $n$ participants each hold $N$ bytes, on a network where every rank has
 # a link and a core of its own. Model a message of $m$ bytes as costing $\alpha + m\beta$
 # (latency plus bytes over bandwidth) and reducing $m$ bytes as $m\gamma$. Three algorithms
-# (Thakur, Rabenseifner and Gropp, 2005):
+# [@thakur2005]:
 #
 # - **naive**: everyone sends to rank 0, which reduces and sends the result back:
 #   $T_{\text{naive}} = 2(n-1)(\alpha + N\beta) + (n-1)N\gamma$, all of it through one rank.
@@ -55,7 +55,7 @@
 #   chunks round (all-gather):
 #   $T_{\text{ring}} = 2(n-1)\alpha + 2\frac{n-1}{n}N\beta + \frac{n-1}{n}N\gamma$.
 #
-# Only the ring's bandwidth term stays bounded as $n$ grows: each rank moves
+# Only the ring's bandwidth term stays bounded as $n$ grows [@patarasuk2009]: each rank moves
 # $2\frac{n-1}{n}N < 2N$ bytes. That is why the NCCL-tests convention reports *bus
 # bandwidth*, $\text{busbw} = \frac{2(n-1)}{n}N / T$: for the ring it is the bandwidth each
 # link achieves, comparable across $n$ and against the hardware's limit.

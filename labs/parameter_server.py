@@ -45,8 +45,8 @@
 # # Parameter servers on Ray
 #
 # **The question.** A parameter server separates the workers that compute gradients from
-# the servers that hold the parameters and apply updates (Li et al., OSDI 2014; the RLlib
-# paper's asynchronous-gradients optimizer). What does each protocol cost per byte moved,
+# the servers that hold the parameters and apply updates [@li2014; the asynchronous-gradients
+# optimizer of @liang2018]. What does each protocol cost per byte moved,
 # what does sharding the server buy, and what does asynchrony do to the gradients and to
 # learning?
 #

@@ -35,19 +35,19 @@
 # %% [markdown]
 # # Policy optimizers
 #
-# **The question.** The RLlib paper's central claim is a separation: an RL algorithm is a
+# **The question.** The RLlib paper's central claim [@liang2018] is a separation: an RL algorithm is a
 # *policy* (a model and a loss) plus a *policy optimizer*, the distributed strategy that
 # decides where experience is collected, where gradients are computed and applied, and how
 # weights move. If the primitives are right (policy evaluators, parameter servers,
 # collectives, driven by one logically centralized driver), each optimizer is short. Is it,
 # and what does each strategy buy on a real problem, against what a practitioner would
-# otherwise run: a single-process PPO in the style of CleanRL, and RLlib itself?
+# otherwise run: a single-process PPO in the style of CleanRL [@huang2022], and RLlib itself?
 #
-# **The idea.** Four strategies, one loss family. PPO maximises the clipped surrogate
+# **The idea.** Four strategies, one loss family. PPO [@schulman2017] maximises the clipped surrogate
 #
 # $$L^{\text{clip}}(\theta) = \mathbb{E}_t\left[\min\left(\rho_t \hat A_t,\ \operatorname{clip}(\rho_t, 1-\epsilon, 1+\epsilon)\, \hat A_t\right)\right], \qquad \rho_t = \frac{\pi_\theta(a_t \mid s_t)}{\pi_{\theta_\text{old}}(a_t \mid s_t)},$$
 #
-# with GAE advantages $\hat A_t$, a value loss and an entropy bonus. The optimizers differ
+# with GAE advantages $\hat A_t$ [@schulman2016], a value loss and an entropy bonus. The optimizers differ
 # in where $\nabla_\theta L$ is computed and applied:
 #
 # - **SyncSamples** (PPO): $N$ evaluators sample in parallel; one learner runs epochs of
@@ -67,6 +67,9 @@
 # $$
 #
 # with truncated ratios $\rho_t = \min(\bar\rho, \pi/\mu)$ and $c_i = \lambda \min(\bar c, \pi/\mu)$.
+#
+# Each strategy is its paper's: A3C [@mnih2016], DD-PPO [@wijmans2020], IMPALA and V-trace
+# [@espeholt2018]; the RLlib paper names all four as policy optimizers.
 #
 # **The race.** CartPole-v1, every contender with the same stopping rule, computed here from
 # the episode returns each one reports: the time and the environment steps until the mean

@@ -70,7 +70,8 @@ def check(ctx: click.Context) -> None:
         raise ProblemsFound(list(result.problems))
     drafts = sum(e.draft for e in result.entries)
     warned = f", {len(result.warnings)} warning(s)" if result.warnings else ""
-    click.echo(f"{len(result.entries)} logs checked ({drafts} drafts): no problems{warned}")
+    papers = f", {len(result.bibliography.papers)} papers" if result.bibliography else ""
+    click.echo(f"{len(result.entries)} logs checked ({drafts} drafts){papers}: no problems{warned}")
 
 
 def _warn(warnings) -> None:

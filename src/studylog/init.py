@@ -20,6 +20,8 @@ HOME = """# Learning log
 
 Dated notes on what I read and tried, with the labs that put it to work.
 The newest entries come first; the archive and the tags list the rest.
+
+--8<-- "calendar.html"
 """
 
 SETTINGS = f"""# The site's own settings. studylog adds what publishing logs and labs needs (blog, tags,
@@ -43,6 +45,9 @@ site_src/posts/
 site_src/labs/
 site_src/tags/
 site_src/assets/studylog/
+site_src/papers/
+site_src/calendar.md
+site_src/.studylog/
 site_src/.studylog-generated.json
 # Jupyter twins of labs/*.py (studylog sync)
 /notebooks/

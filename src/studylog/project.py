@@ -42,6 +42,11 @@ class Project:
         return self.root / "site"
 
     @property
+    def bibliography_file(self) -> Path:
+        """The papers logs and labs cite (BibTeX); citations are rendered only when it exists."""
+        return self.root / "references.bib"
+
+    @property
     def user_config(self) -> Path:
         """The author's site settings (site name, theme, nav of hand-written pages)."""
         return self.root / "mkdocs.yml"

@@ -31,9 +31,11 @@ import jupytext
 from nbformat import NotebookNode
 
 from studylog.errors import Problem
+from studylog.papers.citations import find_citations
 
 REQUIRED_PROFILES = ("quick", "full")
 PARAMETERS_TAG = "parameters"
+MARKDOWN_MARKER = re.compile(r"^# %%.*\[(markdown|md)\]")
 RESERVED_NAMES = ("index",)  # the site's labs/index.md lists the labs
 
 
@@ -48,6 +50,7 @@ class Lab:
     parameters: dict[str, str]  # name -> the expression in the parameters cell
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     code_fold: bool | str = False  # the page's default for code cells: False, True or "show"
+    citations: tuple[tuple[str, int], ...] = ()  # (key, line in the .py file) of each citation in its prose
 
     def overrides(self, profile: str) -> dict[str, Any]:
         """The parameter values `profile` sets (empty for a profile the lab does not declare)."""
@@ -106,8 +109,19 @@ def read_lab(path: Path, shown_as: Path) -> tuple[Lab | None, list[Problem]]:
     if problems:
         return None, problems
     lab = Lab(path.stem, shown_as, meta["title"].strip(), meta["summary"].strip(), parameters, profiles,
-              meta.get("code-fold", False))
+              meta.get("code-fold", False), _citations(notebook, lines))
     return lab, []
+
+
+def _citations(notebook: NotebookNode, lines: list[str]) -> tuple[tuple[str, int], ...]:
+    """Each citation in the lab's Markdown cells with its line in the file: a cell's text
+    starts on the line after its `# %% [markdown]` marker, one source line per line."""
+    markers = [number for number, line in enumerate(lines, 1) if MARKDOWN_MARKER.match(line)]
+    cells = [cell for cell in notebook.cells if cell.cell_type == "markdown"]
+    return tuple((cite.key, marker + citation.line)
+                 for marker, cell in zip(markers, cells)
+                 for citation in find_citations(cell.source)
+                 for cite in citation.cites)
 
 
 def _parameters(notebook: NotebookNode, lines: list[str], shown_as: Path) -> tuple[dict[str, str] | None, list[Problem]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,8 @@ from studylog.errors import Problem
 from studylog.labs.lab import Lab, read_lab
 from studylog.logs.entry import LogEntry, parse_log
 from studylog.memo import Memo
+from studylog.papers.bibliography import Bibliography, read_bibliography
+from studylog.papers.citations import find_citations
 from studylog.project import Project
 
 
@@ -18,6 +21,7 @@ class CheckResult:
     problems: tuple[Problem, ...]  # errors: nothing is published while one stands
     labs: tuple[Lab, ...] = ()  # every valid lab, by name
     warnings: tuple[Problem, ...] = ()  # reported, but they do not stop publishing
+    bibliography: Bibliography | None = None  # references.bib, when the project has one
 
 
 def check_project(project: Project, memo: Memo | None = None) -> CheckResult:
@@ -39,9 +43,17 @@ def check_project(project: Project, memo: Memo | None = None) -> CheckResult:
             labs.append(lab)
     problems.extend(_unknown_labs(entries, project.lab_names()))
     problems.extend(_url_collisions(entries))
+    bibliography = None
+    if project.bibliography_file.is_file():
+        path = project.bibliography_file
+        bibliography, found = memo.per_file("bib", path, lambda: read_bibliography(path, project.rel(path)))
+        problems.extend(found)
+        if bibliography:
+            problems.extend(_unknown_citations(entries, labs, bibliography))
     entries.sort(key=lambda e: (e.date.replace(tzinfo=None), e.path.name))
     errors = sorted(p for p in problems if not p.warning)
-    return CheckResult(tuple(entries), tuple(errors), tuple(labs), tuple(sorted(p for p in problems if p.warning)))
+    return CheckResult(tuple(entries), tuple(errors), tuple(labs), tuple(sorted(p for p in problems if p.warning)),
+                       bibliography)
 
 
 def _inputs(project: Project, folder: Path, pattern: str, problems: list[Problem]) -> list[Path]:
@@ -71,6 +83,21 @@ def _unknown_labs(entries: list[LogEntry], labs: set[str]) -> list[Problem]:
         if name not in labs
     ]
 
+
+
+def _unknown_citations(entries: list[LogEntry], labs: list[Lab], bibliography: Bibliography) -> list[Problem]:
+    """A citation of a key references.bib does not hold, at its line, with the closest key."""
+    cited = [(entry.path, entry.body_line + citation.line - 1, cite.key)
+             for entry in entries for citation in find_citations(entry.body) for cite in citation.cites]
+    cited += [(lab.path, line, key) for lab in labs for key, line in lab.citations]
+    keys = bibliography.keys()
+    problems = []
+    for path, line, key in cited:
+        if bibliography.get(key) is None:
+            close = difflib.get_close_matches(key, keys, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; add it to {bibliography.path}"
+            problems.append(Problem(path, line, f"unknown citation key {key!r}{hint}"))
+    return problems
 
 
 def _url_collisions(entries: list[LogEntry]) -> list[Problem]:

@@ -48,6 +48,7 @@ class LogEntry:
     layout: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept as written
     key_lines: dict[str, int] = field(default_factory=dict, compare=False)
+    body_line: int = field(default=1, compare=False)  # the file's line the body starts on
 
     def line_of(self, key: str) -> int:
         """The line `key` is written on, for problems found after parsing."""
@@ -119,6 +120,7 @@ def parse_log(path: Path, shown_as: Path) -> tuple[LogEntry | None, list[Problem
         layout=values["layout"],
         extra={k: v for k, v in doc.data.items() if k not in READ_KEYS},
         key_lines=doc.key_lines,
+        body_line=doc.body_line,
     )
     return entry, warnings
 

@@ -35,6 +35,7 @@ class Document:
     data: dict[str, Any]
     key_lines: dict[str, int]  # key -> 1-based line in the file
     body: str
+    body_line: int = 1  # the file's line the body starts on
 
     def line_of(self, key: str) -> int:
         """Where `key` is written, or the opening fence (line 1) when it is absent."""
@@ -63,7 +64,7 @@ def parse(text: str) -> Document:
     if end is None:
         raise FrontMatterError(1, "front matter is not closed: no second '---' line")
     data, key_lines = _load_yaml("".join(lines[1:end]), first_line=2)
-    return Document(data, key_lines, "".join(lines[end + 1 :]))
+    return Document(data, key_lines, "".join(lines[end + 1 :]), end + 2)
 
 
 def _load_yaml(source: str, first_line: int) -> tuple[dict[str, Any], dict[str, int]]:

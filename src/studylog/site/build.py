@@ -61,7 +61,7 @@ def generate(project: Project, drafts: bool = False, result: CheckResult | None 
     result = result or checked(project, memo)
     published = [e for e in result.entries if (drafts or not e.draft) and (future or not is_future(e))]
     labs = [lab_state(project, lab, published) for lab in sorted(result.labs, key=lambda lab: lab.name)]
-    pages = render_pages(published, labs, project.root, project.work_dir / "plots", memo)
+    pages = render_pages(published, labs, project.root, project.work_dir / "plots", memo, result.bibliography)
     changed = write_generated(project.site_src, pages, memo)
     failed = tuple(s.lab.name for s in labs if s.failure)
     return Generated(len(published), len(result.entries) - len(published), len(labs), tuple(changed), failed)

@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 
 from studylog.errors import StudylogError
-from studylog.site.posts import ASSETS_DIR, LABS_DIR, POSTS_DIR, TAGS_DIR
+from studylog.site.paperpages import PAPERS_DIR
+from studylog.site.posts import ASSETS_DIR, CALENDAR_PAGE, LABS_DIR, POSTS_DIR, SNIPPETS_DIR, TAGS_DIR
 from studylog.project import Project
 
 DEFAULT_SITE_URL = "http://127.0.0.1:8000/"
@@ -150,6 +151,9 @@ def studylog_defaults(project: Project, site_dir: Path, drafts: bool) -> dict[st
             "pymdownx.details",
             "pymdownx.blocks.caption",
             "md_in_html",
+            # The home page includes the calendar of study days studylog writes:
+            # `--8<-- "calendar.html"` (a missing file fails the build rather than vanishing).
+            {"pymdownx.snippets": {"base_path": [str(project.site_src / SNIPPETS_DIR)], "check_paths": True}},
         ],
         "extra_javascript": [f"{ASSETS_DIR}/mathjax-config.js", f"{ASSETS_DIR}/tex-svg.js"],
         "extra_css": [f"{ASSETS_DIR}/studylog.css"],
@@ -195,20 +199,23 @@ def default_nav(project: Project) -> list[Any]:
     list into every page: its cost grows with tags × pages. Posts and tag pages are
     reached from the log and the tags index instead.
     """
-    pages = sorted(p.name for p in project.site_src.glob("*.md") if p.name != "index.md")
+    pages = sorted(p.name for p in project.site_src.glob("*.md") if p.name not in ("index.md", CALENDAR_PAGE))
     nav: list[Any] = [{"Log": "index.md"}, *pages]
     return nav + missing_indexes(project, nav)
 
 
 def missing_indexes(project: Project, nav: Any) -> list[dict[str, str]]:
     """The indexes a reader needs that `nav` leaves out, as nav entries to add at its end:
-    the tags index, and the labs index when the project has labs. A nav that is not a list
+    the tags index, the labs index when the project has labs, the reading list when it has a
+    references.bib. A nav that is not a list
     (an `!ENV` tag) is the engine's to read, and left alone."""
     if not isinstance(nav, list):
         return []
     wanted = [{"Tags": f"{TAGS_DIR}/index.md"}]
     if project.lab_names():
         wanted.append({"Labs": f"{LABS_DIR}/index.md"})
+    if project.bibliography_file.is_file():
+        wanted.append({"Papers": f"{PAPERS_DIR}/index.md"})
     listed = set(_nav_pages(nav))
     return [entry for entry in wanted if next(iter(entry.values())) not in listed]
 

@@ -17,7 +17,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 from nbconvert import MarkdownExporter
@@ -27,6 +27,9 @@ from traitlets.config import Config
 from studylog.labs.lab import Lab, read_notebook
 from studylog.logs.entry import LogEntry
 from studylog.site import metric_text
+
+if TYPE_CHECKING:  # paperpages imports this module
+    from studylog.site.paperpages import Citer
 
 LABS_DIR = "labs"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,13 +53,17 @@ class LabState:
     citing: tuple[LogEntry, ...]
 
 
-def lab_files(state: LabState, source: Path, plot_cache: Path) -> dict[str, str | bytes | Path]:
-    """The lab's page and the files it links to, keyed by path under site_src."""
+def lab_files(state: LabState, source: Path, plot_cache: Path, citer: Citer | None = None) -> dict[str, str | bytes | Path]:
+    """The lab's page and the files it links to, keyed by path under site_src; with a
+    `citer`, the citations in its prose are links and its bibliography follows the narrative."""
     name = state.lab.name
     files: dict[str, str | bytes | Path] = {f"{LABS_DIR}/{name}/{name}.py": source}
     shown = state.good_notebook or state.failure_notebook
     # A lab never run still shows its narrative and code, from the source.
     notebook = nbformat.read(shown, as_version=4) if shown else read_notebook(source)
+    for cell in notebook.cells if citer else ():
+        if cell.cell_type == "markdown":
+            cell.source = citer(cell.source)
     body, resources = notebook_markdown(notebook, state.lab.code_fold, name)
     body = _drop_first_heading(body)
     files.update({f"{LABS_DIR}/{path}": data for path, data in resources.get("outputs", {}).items()})
@@ -65,7 +72,8 @@ def lab_files(state: LabState, source: Path, plot_cache: Path) -> dict[str, str 
     history = _history_figure(state, plot_cache)
     if history:
         files[f"{LABS_DIR}/{name}/{HISTORY_FIGURE}"] = history
-    files[f"{LABS_DIR}/{name}.md"] = _page(state, body, history is not None, shown is not None)
+    references = citer.references() if citer else ""
+    files[f"{LABS_DIR}/{name}.md"] = _page(state, body + references, history is not None, shown is not None)
     return files
 
 

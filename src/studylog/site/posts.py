@@ -18,53 +18,88 @@ import yaml
 
 from slugify import slugify
 
+from studylog.papers.bibliography import Bibliography, Paper
+from studylog.papers.citations import cited_keys
+from studylog.site.calendar import calendar_html, calendar_page
 from studylog.site.labcards import card, grid, labs_index, markdown_text
+from studylog.site.paperpages import Citer, Citing, paper_pages
 from studylog.site.labpages import LABS_DIR, LabState, escape, lab_files
 from studylog.logs.entry import LogEntry
+from studylog.markup import CODE, FENCE_OPEN, mask_code
 from studylog.memo import Memo
 
 POSTS_DIR = "posts"
 TAGS_DIR = "tags"
 ASSETS_DIR = "assets/studylog"
 EXCERPT = "<!-- more -->"
+CALENDAR_PAGE = "calendar.md"
+# Files pages include (pymdownx.snippets), in a hidden folder so the engine does not publish them:
+# the home page's calendar of study days is `--8<-- "calendar.html"`.
+SNIPPETS_DIR = ".studylog"
+CALENDAR_SNIPPET = f"{SNIPPETS_DIR}/calendar.html"
 # Keys the engine interprets itself: an unknown Jekyll key of the same name is not passed on.
 ENGINE_KEYS = frozenset({"authors", "pin", "links", "readtime", "template", "hide", "search", "status"})
 MATHJAX = files("mathjax") / "static" / "mathjax" / "es5" / "tex-svg.js"
 SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-FENCE_OPEN = re.compile(r"^\s*(`{3,}|~{3,})")
-INDENTED_CODE = re.compile(r"^( {4}|\t)")
-CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)")
 UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
 
 Content = str | bytes | Path  # text, data, or a file to copy
 
 
 def render_pages(entries: list[LogEntry], labs: list[LabState], root: Path, plot_cache: Path,
-                 memo: Memo | None = None) -> dict[str, Content]:
+                 memo: Memo | None = None, bibliography: Bibliography | None = None,
+                 today: dt.date | None = None) -> dict[str, Content]:
     """Every generated file under site_src, keyed by its path relative to site_src (a post
-    page is reused from `memo` while its entry and foot are the same). `entries` are the
-    published ones: the previous and next links run through them; `labs` holds every lab an
-    entry cites."""
+    page is reused from `memo` while its entry, foot and cited papers are the same). `entries`
+    are the published ones: the previous and next links run through them; `labs` holds every
+    lab an entry cites. With a `bibliography`, citations become links and each paper gets a
+    page with the logs and labs citing it. `today` ends the calendar of study days."""
     memo = memo or Memo()
     cards = {state.lab.name: card(state) for state in labs}
     pages: dict[str, Content] = {}
+    trails: dict[str, list[Citing]] = {}
     ordered = sorted(entries, key=publication_order)
     for i, entry in enumerate(ordered):
         previous = ordered[i - 1] if i > 0 else None
         following = ordered[i + 1] if i + 1 < len(ordered) else None
         foot = post_foot([cards[name] for name in entry.labs], previous, following)
-        page = memo.get("post", entry.path, (entry, foot), lambda: post_page(entry, foot))
+        papers = _cited(entry.body, bibliography)
+        page = memo.get("post", entry.path, (entry, foot, papers),
+                        lambda: post_page(entry, foot, Citer(bibliography) if bibliography else None))
         pages[f"{POSTS_DIR}/{entry.path.name}"] = page
+        for paper in papers:
+            trails.setdefault(paper.key.lower(), []).append(
+                Citing("log", entry.title, f"../{POSTS_DIR}/{entry.path.name}", entry.date.date()))
     pages.update(tag_pages(entries))
     pages.update(entry_files(entries, root))
     for state in labs:
-        pages.update(lab_files(state, root / state.lab.path, plot_cache))
+        citer = Citer(bibliography) if bibliography else None
+        pages.update(lab_files(state, root / state.lab.path, plot_cache, citer))
+        for key in citer.cited if citer else ():
+            trails.setdefault(key, []).append(Citing("lab", state.lab.title, f"../{LABS_DIR}/{state.lab.name}.md", _run_day(state)))
     if labs:
         pages[f"{LABS_DIR}/index.md"] = labs_index(labs)
+    if bibliography:
+        pages.update(paper_pages(bibliography, trails))
+    today = today or dt.date.today()
+    pages[CALENDAR_PAGE] = calendar_page(entries, today)
+    pages[CALENDAR_SNIPPET] = calendar_html(entries, today, link=CALENDAR_PAGE.removesuffix(".md") + "/")
     pages[f"{ASSETS_DIR}/tex-svg.js"] = Path(str(MATHJAX))
     for asset in ("mathjax-config.js", "studylog.css"):
         pages[f"{ASSETS_DIR}/{asset}"] = (files("studylog.site") / "assets" / asset).read_text(encoding="utf-8")
     return pages
+
+
+def _cited(body: str, bibliography: Bibliography | None) -> tuple[Paper, ...]:
+    if not bibliography:
+        return ()
+    return tuple(paper for paper in map(bibliography.get, cited_keys(body)) if paper)
+
+
+def _run_day(state: LabState) -> dt.date | None:
+    """The day of the lab's published run, when it has one."""
+    started = (state.good or state.failure or {}).get("started")
+    return dt.datetime.fromisoformat(started).date() if started else None
 
 
 def entry_files(entries: list[LogEntry], root: Path) -> dict[str, Path]:
@@ -93,9 +128,9 @@ def publication_order(entry: LogEntry) -> tuple[dt.datetime, str]:
     return entry.date.replace(tzinfo=None), entry.path.name
 
 
-def post_page(entry: LogEntry, foot: str) -> str:
+def post_page(entry: LogEntry, foot: str, citer: Citer | None = None) -> str:
     """The page handed to mkdocs-material's blog plugin for one log entry, `foot` (post_foot)
-    at its end."""
+    at its end; with a `citer`, its citations are links and its bibliography ends the text."""
     meta = {k: escaped(v) for k, v in entry.extra.items() if k not in ENGINE_KEYS}
     # The blog plugin sorts naive and aware datetimes together and fails on a mix, and its
     # URLs use the date: keep the wall-clock time as written, without the offset. Besides
@@ -113,10 +148,12 @@ def post_page(entry: LogEntry, foot: str) -> str:
     if entry.draft:
         meta["draft"] = True
     front = yaml.dump(meta, Dumper=SafeDumper, sort_keys=False, allow_unicode=True)
-    body = with_excerpt(entry.body if entry.math else literal_dollars(entry.body)).strip()
-    if foot and EXCERPT not in body:  # the foot belongs to the entry's page, not to its excerpt in listings
+    body = citer(entry.body) if citer else entry.body
+    body = with_excerpt(body if entry.math else literal_dollars(body)).strip()
+    references = citer.references() if citer else ""
+    if (foot or references) and EXCERPT not in body:  # the foot belongs to the entry's page, not to its excerpt
         body += f"\n\n{EXCERPT}"
-    return f"---\n{front}---\n\n{body}\n{foot}"
+    return f"---\n{front}---\n\n{body}\n{references}{foot}"
 
 
 def post_foot(cards: list[str], previous: LogEntry | None, following: LogEntry | None) -> str:
@@ -138,26 +175,8 @@ def literal_dollars(body: str) -> str:
     runs on every page, leaves it a dollar sign: an entry without `math: true` has no math.
     Code (fenced blocks, indented blocks after a blank line, inline spans) is left as written,
     since an escape would show there."""
-    lines, fence, previous_blank = [], None, True
-    for line in body.splitlines(keepends=True):
-        opened = FENCE_OPEN.match(line)
-        if fence:
-            fence = None if line.strip().startswith(fence) else fence
-        elif opened:
-            fence = opened.group(1)
-        elif not (previous_blank and INDENTED_CODE.match(line)):
-            line = _outside_code_spans(line)
-        previous_blank = not line.strip() or (previous_blank and bool(INDENTED_CODE.match(line)))
-        lines.append(line)
-    return "".join(lines)
-
-
-def _outside_code_spans(line: str) -> str:
-    out, start = [], 0
-    for span in CODE_SPAN.finditer(line):  # code spans are kept as written
-        out += [UNESCAPED_DOLLAR.sub(r"\\$", line[start : span.start()]), span.group()]
-        start = span.end()
-    return "".join(out + [UNESCAPED_DOLLAR.sub(r"\\$", line[start:])])
+    masked = mask_code(body)
+    return UNESCAPED_DOLLAR.sub(lambda m: m.group() if masked[m.start()] == CODE else r"\$", body)
 
 
 def escaped(value: object) -> object:

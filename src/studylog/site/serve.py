@@ -43,10 +43,11 @@ class _Regenerate(FileSystemEventHandler):
         path = Path(str(event.src_path))
         if event.event_type in ("opened", "closed_no_write") or path.name.startswith("."):
             return
-        if path.parent == self.project.root:  # the root is watched for the site's settings only
-            if path != self.project.user_config:
+        if path.parent == self.project.root:  # the root is watched for the site's settings and papers only
+            if path not in (self.project.user_config, self.project.bibliography_file):
                 return
-            self.config_changed = True
+            # A references.bib that appears or goes adds or drops Papers in the nav.
+            self.config_changed |= path == self.project.user_config or event.event_type in ("created", "deleted", "moved")
         with self._lock:
             if self._timer:
                 self._timer.cancel()
