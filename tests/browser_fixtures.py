@@ -1,9 +1,10 @@
 """The browser tests' shared fixtures (a pytest plugin, see conftest.py): one fixture project
-(logs with math, a draft, a hostile title; a lab with a plot, a metric and a history of two
+(logs with math, a draft, a hostile title, a recent one citing a paper; a lab with a plot, a metric and a history of two
 runs; an author's nav that leaves out the labs) run, built and served on 127.0.0.1 once per session, and one chromium."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import threading
@@ -40,6 +41,19 @@ harness = "okapi harness"
 print(harness, "ran")"""
 
 
+BIB = """@inproceedings{liang2018,
+  title = {{RLlib}: Abstractions for Distributed Reinforcement Learning},
+  author = {Liang, Eric and Liaw, Richard and Nishihara, Robert},
+  booktitle = {Proceedings of the 35th International Conference on Machine Learning},
+  year = {2018},
+  eprint = {1712.09381},
+  archivePrefix = {arXiv},
+  abstract = {An abstract about abstractions.}
+}
+"""
+RECENT = dt.date.today() - dt.timedelta(days=2)
+
+
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -60,6 +74,10 @@ def site(tmp_path_factory):
     maker.log("2026-03-03-hostile.md", f"title: '{HOSTILE}'\ndate: 2026-03-03\ntags: ['<script>alert(2)</script>']\n"
               "description: '<img src=y onerror=alert(3)>'", "Body of the hostile entry.\n")
     maker.log("2026-03-04-draft.md", "title: Hidden draft\ndate: 2026-03-04\ndraft: true", "Draft.\n")
+    # Papers and the calendar: a bibliography, an entry citing it two days ago, the home page's calendar.
+    (maker.root / "references.bib").write_text(BIB, encoding="utf-8")
+    (maker.root / "site_src" / "index.md").write_text('# Fixture log\n\nWelcome.\n\n--8<-- "calendar.html"\n', encoding="utf-8")
+    maker.log(f"{RECENT}-cites.md", f"title: Cites a paper\ndate: {RECENT}", "As @liang2018 argue [see also -@liang2018, p. 2].\n")
     project = maker.project
     (lab,) = check_project(project).labs
     for _ in range(2):  # two full runs: the lab page then draws its metric's history

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from browser_fixtures import HOSTILE
+from browser_fixtures import HOSTILE, RECENT
 
 pytestmark = pytest.mark.browser
 
@@ -36,11 +36,13 @@ def test_a_log_ends_with_its_labs_cards_then_previous_and_next_through_the_publi
     assert page.locator("article p", has_text="Previous:").count() == 0  # the oldest
     assert follow(page, page.locator("article p", has_text="Next:").locator("a")) == "/2026/03/02/math/"
     assert follow(page, page.locator("article p", has_text="Next:").locator("a")) == "/2026/03/03/hostile/"
-    assert page.locator("article p", has_text="Next:").count() == 0  # the newest: the draft after it is left out
+    # The draft after it is left out: next is the newest, the recent entry.
+    assert follow(page, page.locator("article p", has_text="Next:").locator("a")) == f"/{RECENT:%Y/%m/%d}/cites/"
+    assert page.locator("article p", has_text="Next:").count() == 0
     previous = page.locator("article p", has_text="Previous:").locator("a")
-    assert previous.inner_text() == "Math entry"
-    assert follow(page, previous) == "/2026/03/02/math/"
-    assert page.locator("article p", has_text="Next:").locator("a").inner_text() == HOSTILE
+    assert previous.inner_text() == HOSTILE
+    assert follow(page, previous) == "/2026/03/03/hostile/"
+    assert page.locator("article p", has_text="Previous:").locator("a").inner_text() == "Math entry"
 
 
 def test_the_palette_toggle_switches_light_and_dark_and_starts_from_the_system(watched, site):

@@ -22,6 +22,17 @@ AUTHOR = '"><script>alert(4)</script>'
 APOSTROPHE = "I'd rather read & write"
 
 
+FIXTURE_BIB = """@inproceedings{liang2018,
+  title = {{RLlib}: Abstractions for Distributed Reinforcement Learning},
+  author = {Liang, Eric and Liaw, Richard},
+  booktitle = {Proceedings of ICML},
+  year = {2018},
+  eprint = {1712.09381},
+  archivePrefix = {arXiv}
+}
+"""
+
+
 def fixture_project(maker) -> None:
     # The author's nav leaves out the tags and labs indexes: studylog adds them.
     (maker.root / "mkdocs.yml").write_text("site_name: Fixture\nnav:\n  - Log: index.md\n", encoding="utf-8")
@@ -41,6 +52,11 @@ def fixture_project(maker) -> None:
     maker.log("2026-03-03-apostrophe.md", f'title: "{APOSTROPHE}"\ndate: 2026-03-03')
     maker.log("2026-03-04-secret-draft.md", "title: Secret draft\ndate: 2026-03-04\ndraft: true\ntags: [notes]")
     maker.log("2026-03-05-unpublished.md", "title: Unpublished thing\ndate: 2026-03-05\npublished: false")
+    # Papers and the calendar: a bibliography, a citation, and a study day within the calendar's year.
+    (maker.root / "references.bib").write_text(FIXTURE_BIB, encoding="utf-8")
+    (maker.root / "site_src" / "index.md").write_text('# Fixture log\n\nWelcome.\n\n--8<-- "calendar.html"\n', encoding="utf-8")
+    recent = dt.date.today() - dt.timedelta(days=2)
+    maker.log(f"{recent}-cites.md", f"title: Cites a paper\ndate: {recent}", "As [@liang2018, p. 2] put it.\n")
 
 
 class _Scripts(HTMLParser):
@@ -117,6 +133,26 @@ def test_nav_palette_toggle_and_the_foot_of_a_log(built):
                          (shown / "index.html").read_text(encoding="utf-8"), re.S)
         assert card and "status: not run" in card.group(), shown
         assert (shown / card.group(1)).resolve() == site / "labs/ring", card.group(1)
+
+
+def test_citations_paper_pages_and_the_calendar(built):
+    _, site = built
+    recent = dt.date.today() - dt.timedelta(days=2)
+    post = site / recent.strftime("%Y/%m/%d") / "cites"
+    page = (post / "index.html").read_text(encoding="utf-8")
+    link = re.search(r'\(<a href="([^"]+)" title="RLlib: Abstractions[^"]*">Liang and Liaw, 2018</a>, p\. 2\)', page)
+    assert link and (post / link.group(1) / "index.html").resolve() == site / "papers/liang2018/index.html"
+    assert "References</h2>" in page
+    paper = (site / "papers/liang2018/index.html").read_text(encoding="utf-8")
+    back = re.search(r'log: <a href="([^"]+)">Cites a paper</a>', paper)
+    assert back and ((site / "papers/liang2018") / back.group(1) / "index.html").resolve() == (post / "index.html").resolve()
+    assert 'href="https://arxiv.org/abs/1712.09381"' in paper
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'href="(\./)?papers/"[^>]*>\s*<span class="md-ellipsis">\s*Papers', home)
+    assert f'href="calendar/#d-{recent}"' in home and 'class="studylog-calendar-year"' in home
+    calendar = (site / "calendar/index.html").read_text(encoding="utf-8")
+    day = re.search(rf'<a id="d-{recent}"></a>.*?<a href="([^"]+)">Cites a paper</a>', calendar, re.S)
+    assert day and (site / "calendar" / day.group(1) / "index.html").resolve() == (post / "index.html").resolve()
 
 
 def test_tag_page_lists_its_entries(built):

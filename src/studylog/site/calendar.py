@@ -42,7 +42,7 @@ def study_days(entries: Iterable[LogEntry]) -> dict[dt.date, list[LogEntry]]:
     """Entries by the calendar date written on them, each day's in publication order."""
     days: dict[dt.date, list[LogEntry]] = {}
     # The order the blog publishes in (posts.publication_order), restated to keep this module
-    # free of the page writer that will call it.
+    # free of the page writer that calls it (posts.py).
     for entry in sorted(entries, key=lambda e: (e.date.replace(tzinfo=None), e.path.name)):
         days.setdefault(entry.date.date(), []).append(entry)
     return days
