@@ -135,7 +135,7 @@ for cls in (SyncSamples, AsyncGradients, SyncAllReduce, AsyncSamples):
 # %% [markdown]
 # How long is each? Counted by radon (`radon.raw.analyze`): *lines* is every line of the
 # module, docstrings and comments included; *code* is radon's SLOC, lines with code on
-# them. The RLlib paper gives one figure for its own optimizers: the Ape-X optimizer took
+# them. The RLlib paper gives one figure for its own optimizers: the Ape-X [@horgan2018] optimizer took
 # about 200 lines (§3.4); its Figure 4 shows the `step()` of the all-reduce, multi-GPU,
 # asynchronous and sharded-parameter-server optimizers as pseudocode without counts. For
 # today's scale, RLlib 2.60's own PPO and IMPALA modules are counted too (each holds its

@@ -18,8 +18,10 @@ def in_group(group, fn):
     return ray.get(group.__ray_call__.remote(lambda sub: ray.get([w.__ray_call__.remote(fn) for w in sub.workers])))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def tree(ray_session):
+    """One set for the tests that only read it or set what they then check: starting two
+    sub-drivers and four workers is most of each test's time."""
     hws = HierarchicalWorkerSet(CONFIG, num_groups=2, group_size=2)
     yield hws
     hws.stop()

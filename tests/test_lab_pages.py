@@ -211,6 +211,9 @@ def test_at_a_glance_in_the_labs_words_with_spread_and_moves():
     assert '<td title="ratio">ours / theirs | lower is &lt;better&gt;</td>' in html and "<strong>0.775×</strong>" in html
     assert '<td title="time_s">time_s</td>' in html and "(range 2.11–3.87 ms)" in html
     assert "▲ from 0.418×" in html and html.count("<tr>") == 3
+    # Every repeat gave the value as shown (a deterministic count): no range that repeats it.
+    same = {"metrics": {"mean": {"value": 0.96875, "unit": "versions", "spread": [0.96875, 0.96875]}}}
+    assert "range" not in _at_a_glance(same)
 
 
 def test_bad_code_fold_in_the_header_is_reported_with_its_line(maker):

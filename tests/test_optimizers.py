@@ -145,16 +145,9 @@ def test_a_few_steps_and_the_statistics_add_up(name):
         assert s.env_steps - running <= sum(s.returns) <= s.env_steps
         assert min(s.sample_s, s.learn_s, s.sync_s) >= 0 and s.sample_s > 0
         assert np.isfinite(opt.weights()).all()
-    finally:
-        opt.stop()
-
-
-def test_decentralized_copies_stay_equal():
-    opt = build("sync_allreduce")
-    try:
-        opt.step()
-        first, second = ray.get([w.get_weights.remote() for w in opt.workers.remotes])
-        np.testing.assert_array_equal(first, second)
+        if name == "sync_allreduce":  # no learner: each rank's copy, stepped alike, stays equal
+            first, second = ray.get([w.get_weights.remote() for w in opt.workers.remotes])
+            np.testing.assert_array_equal(first, second)
     finally:
         opt.stop()
 

@@ -17,8 +17,10 @@ from distrl.worker_set import WorkerSet
 CONFIG = WorkerConfig(num_envs=2, fragment_length=25, policy=PolicyConfig(hidden=(16,)), seed=5)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def workers(ray_session):
+    """One set for the module: starting two workers is most of each test's time. The test
+    that kills a worker comes last in the file."""
     ws = WorkerSet(CONFIG, num_workers=2)
     yield ws
     ws.stop()

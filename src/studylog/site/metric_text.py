@@ -50,6 +50,8 @@ def spread(metric: dict[str, Any]) -> str:
     if not low_high:
         return ""
     low, high = low_high
+    if number(low) == number(high):
+        return ""  # every repeat gave the value as shown: a range would repeat it
     unit = metric.get("unit", "")
     if unit == "fraction":
         return f"range {number(low * 100)}–{number(high * 100)} %"
