@@ -21,10 +21,12 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a clone holds that the site is built from; site_src's generated folders are left behind.
-SOURCES = ("labs", "logs", "results", "src", "site_src", "mkdocs.yml", "jupytext.toml", "pyproject.toml")
-GENERATED = shutil.ignore_patterns("posts", "tags", "studylog", ".studylog-generated.json", "__pycache__")
+SOURCES = ("labs", "logs", "results", "src", "site_src", "mkdocs.yml", "jupytext.toml", "pyproject.toml", "references.bib")
+GENERATED = shutil.ignore_patterns("posts", "tags", "papers", "studylog", ".studylog", "calendar.md",
+                                   ".studylog-generated.json", "__pycache__")
 LABS = sorted(p.stem for p in (ROOT / "labs").glob("*.py"))
 PAGES = [("home", ""), ("labs-index", "labs/"), ("log-with-a-lab-card", "2026/11/25/four-policy-optimizers-one-race/"),
+         ("reading-list", "papers/"), ("paper", "papers/liang2018/"),
          *[(f"lab-{name}", f"labs/{name}/") for name in LABS]]
 
 

@@ -307,7 +307,7 @@ def test_a_second_build_refuses_while_one_runs(maker):
     assert "is running in this project" in result.output
     done = CliRunner().invoke(main, ["--root", str(maker.root), "build"])
     assert done.exit_code == 0
-    assert done.output.count("mkdocs.yml:2: note: the nav leaves out Tags and Labs; studylog adds them at its end") == 1
+    assert done.output.count("mkdocs.yml:2: note: the nav leaves out Tags, Labs and Papers; studylog adds them at its end") == 1
 
 
 def test_future_entries_math_per_entry_and_files_beside_an_entry(maker):

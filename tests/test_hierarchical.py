@@ -49,15 +49,15 @@ def test_one_batch_per_group_holds_each_workers_steps_once(tree):
         assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
 
 
-def test_stop_ends_the_sub_drivers_and_their_workers(ray_session):
+def test_stop_ends_the_sub_drivers_and_their_workers(tree):
+    # Last in the module: it stops the shared set (a second stop, at teardown, does nothing).
     import time
 
     from ray.exceptions import RayActorError
 
-    hws = HierarchicalWorkerSet(CONFIG, num_groups=1, group_size=2)
-    actors = hws.groups + hws.workers
+    actors = tree.groups + tree.workers
     ray.get([a.__ray_ready__.remote() for a in actors])
-    hws.stop()
+    tree.stop()
     deadline = time.monotonic() + 30
     for actor in actors:  # a kill lands a moment after ray.kill returns
         while True:

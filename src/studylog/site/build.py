@@ -121,14 +121,15 @@ def site_url_warnings(project: Project) -> list[Problem]:
 
 
 def nav_notes(project: Project) -> list[str]:
-    """What studylog adds to the author's nav (the tags and labs indexes it leaves out), said
+    """What studylog adds to the author's nav (the tags, labs and papers indexes it leaves out), said
     at the nav's line: `mkdocs.yml:LINE: note: ...`."""
     user = load_user_config(project.user_config)
     added = [next(iter(entry)) for entry in missing_indexes(project, user.get("nav"))]
     if not added:
         return []
     where = f"{project.rel(project.user_config)}:{_key_line(project.user_config, 'nav')}"
-    return [f"{where}: note: the nav leaves out {' and '.join(added)}; studylog adds "
+    names = " and ".join(added) if len(added) < 3 else f"{', '.join(added[:-1])} and {added[-1]}"
+    return [f"{where}: note: the nav leaves out {names}; studylog adds "
             f"{'it' if len(added) == 1 else 'them'} at its end"]
 
 
