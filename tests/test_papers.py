@@ -225,3 +225,17 @@ def test_the_calendar_page_and_snippet_are_written(maker):
     calendar = (site_src / "calendar.md").read_text(encoding="utf-8")
     assert f'href="calendar/#d-{day}"' in snippet and f'<a id="d-{day}"></a>' in calendar
     assert f"[A](posts/{day}-a.md)" in calendar
+
+
+def test_the_reading_list_breaks_a_tie_of_days_by_citations_then_title(tmp_path):
+    from studylog.site.paperpages import Citing, reading_list
+
+    (tmp_path / "references.bib").write_text(BIB, encoding="utf-8")
+    bib, _ = read_bibliography(tmp_path / "references.bib", tmp_path.name)
+    day = dt.date(2026, 3, 1)
+    trails = {"espeholt2018": [Citing("log", "A", "a", day)],
+              "schulman2017": [Citing("log", "B", "b", day), Citing("lab", "C", "c", day)],
+              "liang2018": [Citing("log", "D", "d", day)]}
+    listed = reading_list(bib, trails)
+    order = [listed.index(f"({slug}.md)") for slug in ("schulman2017", "espeholt2018", "liang2018")]
+    assert order == sorted(order)  # most cited first, then IMPALA before RLlib by title

@@ -102,7 +102,9 @@ def reading_list(bibliography: Bibliography, trails: dict[str, list[Citing]]) ->
     with counts of the logs and labs citing them; then those no page cites yet."""
     papers = list(bibliography.papers.values())
     cited = [p for p in papers if trails.get(p.key.lower())]
-    cited.sort(key=lambda p: (max((c.date or dt.date.min) for c in trails[p.key.lower()]), p.key.lower()), reverse=True)
+    # Newest citation first; on the same day, the most cited, then by title.
+    cited.sort(key=lambda p: (-max((c.date or dt.date.min) for c in trails[p.key.lower()]).toordinal(),
+                              -len(trails[p.key.lower()]), p.title.lower()))
     lines = ["---\ntitle: Papers\n---\n", "# Papers\n",
              "The reading list: each paper with the logs and labs that cite it, the most recently cited first.\n"]
     for p in cited:
