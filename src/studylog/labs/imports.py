@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import threading
 from pathlib import Path
+
+# `run -j N` keys labs in threads, and CPython 3.11's ast.parse is not thread-safe: two at
+# once can fail with "SystemError: AST constructor recursion depth mismatch" (seen here, 3.11.7).
+PARSING = threading.Lock()
 
 
 def imported_files(source: Path, roots: list[Path]) -> set[Path]:
@@ -31,8 +36,10 @@ def file_digest(path: Path) -> str:
 
 
 def _imported_names(path: Path, package: str) -> list[str]:
+    source = path.read_bytes()
     try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
+        with PARSING:
+            tree = ast.parse(source, filename=str(path))
     except (SyntaxError, ValueError):
         return []  # the run itself reports a broken module
     names: list[str] = []

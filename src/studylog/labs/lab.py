@@ -31,6 +31,7 @@ import jupytext
 from nbformat import NotebookNode
 
 from studylog.errors import Problem
+from studylog.labs.imports import PARSING
 from studylog.papers.citations import find_citations
 
 REQUIRED_PROFILES = ("quick", "full")
@@ -131,7 +132,8 @@ def _parameters(notebook: NotebookNode, lines: list[str], shown_as: Path) -> tup
         what = "no cell" if not cells else f"{len(cells)} cells"
         return None, [Problem(shown_as, line, f"{what} tagged 'parameters'; a lab has exactly one")]
     try:
-        tree = ast.parse(cells[0].source)
+        with PARSING:
+            tree = ast.parse(cells[0].source)
     except SyntaxError as err:
         return None, [Problem(shown_as, line + (err.lineno or 1), f"parameters cell: {err.msg}")]
     parameters: dict[str, str] = {}
