@@ -54,6 +54,13 @@ BIB = """@inproceedings{liang2018,
 RECENT = dt.date.today() - dt.timedelta(days=2)
 
 
+def follow(page, link) -> str:
+    """Click `link` and return the path of the page it leads to."""
+    with page.expect_navigation():
+        link.click()
+    return page.evaluate("location.pathname")
+
+
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

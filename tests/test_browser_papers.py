@@ -6,15 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from browser_fixtures import ARTIFACTS, RECENT, Watched
+from browser_fixtures import ARTIFACTS, RECENT, Watched, follow
 
 pytestmark = pytest.mark.browser
-
-
-def follow(page, link) -> str:
-    with page.expect_navigation():
-        link.click()
-    return page.evaluate("location.pathname")
 
 
 def test_a_citation_leads_to_the_paper_and_its_trail_back(watched, site):

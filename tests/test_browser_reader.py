@@ -6,16 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from browser_fixtures import HOSTILE, RECENT
+from browser_fixtures import HOSTILE, RECENT, follow
 
 pytestmark = pytest.mark.browser
-
-
-def follow(page, link) -> str:
-    """Click `link` and return the path of the page it leads to."""
-    with page.expect_navigation():
-        link.click()
-    return page.evaluate("location.pathname")
 
 
 def test_every_lab_is_two_clicks_from_home_through_the_nav_and_its_card(watched, site):
