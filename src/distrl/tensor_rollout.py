@@ -1,0 +1,102 @@
+"""TensorRollout: a policy evaluator whose environments are tensors, so acting is a tensor program.
+
+A RolloutWorker steps a gymnasium vector environment: numpy in, numpy out, one Python call
+per environment step through gymnasium's wrappers. When the environment itself is written
+in tensors (`distrl.envs.cartpole`), the policy and the environment can run in one loop on
+one device with nothing converted in between, and the only Python left is one iteration
+per time step for all N environments:
+
+    for t in 0..T−1:
+        a_t ~ π(·|s_t)                                 one forward pass of the actor for N envs
+        s_{t+1}, r_t, done_t = cartpole.step(s_t, a_t)  one call for N envs
+
+This is the acting half of Podracer's Anakin (`distrl.optimizers.anakin`). It needs neither
+Ray nor gymnasium, so it runs wherever torch runs, a GPU included.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .envs import cartpole
+
+Layers = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class TensorRollout:
+    """N environments and the actor, stepped T times as one batch.
+
+    The actor's layers are applied with `torch.nn.functional.linear` on the parameter
+    tensors it is given (a Policy's own, so acting sees every update without a copy), and
+    the step's random numbers (Gumbel noise for the actions, the states a finished episode
+    restarts from) are drawn for the whole unroll up front: each step is then a pure
+    function of tensors, which `torch.compile` can trace.
+    """
+
+    def __init__(self, actor: Layers, num_envs: int, seed: int, compile: bool = False,
+                 device: torch.device | str = "cpu"):
+        self.actor, self.num_envs, self.device = actor, num_envs, device
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        with torch.inference_mode():  # as every later state is: a compiled step then sees one kind of tensor
+            self.state = cartpole.initial_state(num_envs, self.generator, device)
+            self.elapsed = torch.zeros(num_envs, dtype=torch.int64, device=device)
+            self.running_return = torch.zeros(num_envs, device=device)
+        # Compiled, the environment's ~25 element-wise operations become one loop: measured here
+        # 15% less time per step at N = 256 and 5% at 4096. Compiling the policy too made it
+        # slower (inductor's matmuls against MKL's), so the actor runs eagerly.
+        self.env_step = torch.compile(cartpole.step, dynamic=False) if compile else cartpole.step
+
+    @torch.inference_mode()
+    def run(self, unroll: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """T steps of all N environments: the [T, N] columns, and the returns of the episodes that ended."""
+        n = self.num_envs
+        gumbel = torch.empty(unroll, n, cartpole.NUM_ACTIONS, device=self.device).exponential_(generator=self.generator).log_().neg_()
+        resets = cartpole.initial_state(unroll * n, self.generator, self.device).view(unroll, n, cartpole.OBS_DIM)
+        names = ("obs", "actions", "logp", "rewards", "terminateds", "truncateds", "next_obs", "episode_returns")
+        steps: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+        state, elapsed, running = self.state, self.elapsed, self.running_return
+        for t in range(unroll):
+            out = act_and_step(self.actor, self.env_step, state, elapsed, running, gumbel[t], resets[t])
+            for name, value in zip(names, (state,) + out[3:]):
+                steps[name].append(value)
+            state, elapsed, running = out[:3]
+        self.state, self.elapsed, self.running_return = state, elapsed, running
+        columns = {name: torch.stack(values) for name, values in steps.items()}
+        done = columns["terminateds"] | columns["truncateds"]
+        return columns, columns.pop("episode_returns")[done]
+
+
+def act_and_step(actor, env_step, state: torch.Tensor, elapsed: torch.Tensor, running: torch.Tensor, gumbel: torch.Tensor,
+                 reset: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """One step of every environment: a ~ π(·|s) by Gumbel-max, then the cart and pole.
+
+    Returns the next (state, elapsed, running return) and this step's (action, log π(a|s),
+    reward, terminated, truncated, next observation, return so far)."""
+    action, logp = act(actor, state, gumbel)
+    env = env_step(state, elapsed, action, reset)
+    episode_return = running + env.reward
+    running = torch.where(env.terminated | env.truncated, 0.0, episode_return)
+    return (env.state, env.elapsed, running, action, logp, env.reward, env.terminated, env.truncated,
+            env.final_obs, episode_return)
+
+
+def act(actor, obs: torch.Tensor, gumbel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a ~ π(·|s) for each row by Gumbel-max, argmax(log π + G) with G = −log E, E ~ Exp(1)
+    given as `gumbel`; and log π(a|s)."""
+    logp_all = torch.log_softmax(mlp(actor, obs), -1)
+    action = (logp_all + gumbel).argmax(-1)
+    return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+
+
+def linear_layers(mlp: torch.nn.Sequential) -> Layers:
+    """The (weight, bias) of each Linear in an MLP, the same tensors (not copies)."""
+    return [(m.weight, m.bias) for m in mlp if isinstance(m, torch.nn.Linear)]
+
+
+def mlp(layers: Layers, x: torch.Tensor) -> torch.Tensor:
+    """The MLP of `layers` with tanh between them, as distrl's ActorCritic builds it."""
+    for i, (weight, bias) in enumerate(layers):
+        x = torch.nn.functional.linear(x, weight, bias)
+        if i < len(layers) - 1:
+            x = torch.tanh(x)
+    return x
