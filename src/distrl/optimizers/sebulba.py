@@ -14,8 +14,12 @@ flow back. Neither side waits for the other in steady state:
 
 The queue of size one is the back-pressure: an actor is at most one batch ahead of the
 learner, so the policy lag (the learner's version minus the version that sampled a batch)
-is bounded, and it is measured (`lags`), not assumed. PPO's ratio π/μ is taken against the
-log-probabilities the actor stored, so a lagged batch still gets a correct loss.
+is bounded, and it is measured (`lags`), not assumed. In steady state it is 2: while the
+learner learns on one batch, the next waits in the queue, sampled with the parameters
+the actor read one update earlier. It can reach 3, because the learner does not wait for
+its publication to land, so an actor may still read the version before. PPO's ratio π/μ
+is taken against the log-probabilities the actor stored, so a lagged batch still gets a
+correct loss.
 
 `synchronous=True` is the control with the one thing Sebulba adds taken away: the actor waits
 for the parameters its last batch produced before it samples again, so acting and learning
@@ -77,20 +81,22 @@ class SebulbaActor(RolloutWorker):
 
 
 class Sebulba(PolicyOptimizer):
-    def __init__(self, config: WorkerConfig, num_actors: int = 1, epochs: int = 4, minibatch_size: int = 512,
+    def __init__(self, config: WorkerConfig, num_actors: int = 1, loss=None, epochs: int = 4, minibatch_size: int = 512,
                  anneal_steps: int | None = None, synchronous: bool = False, seed: int = 0, **worker_set_options):
         super().__init__()
-        self.workers = WorkerSet(config, num_actors, worker_class=SebulbaActor, **worker_set_options)
+        self.workers = WorkerSet(config, num_actors, loss, worker_class=SebulbaActor, **worker_set_options)
         self.policy = self.workers.local.policy  # the learner's; the actors hold copies
         self.epochs, self.minibatch_size, self.anneal_steps = epochs, minibatch_size, anneal_steps
         self.lr, self.rng = self.policy.config.lr, np.random.default_rng(seed)
         self.version, self.lags = 0, []  # lags[k]: how many versions behind the learner batch k was
         self.slot = ParameterSlot.remote(self.policy.get_weights())
         self.trajectories = Queue(maxsize=1)
-        self.running = [w.run.remote(self.slot, self.trajectories, synchronous) for w in self.workers.remotes]
+        self.synchronous, self.running = synchronous, []  # the actors' loops, started by the first step
 
     def step(self) -> dict[str, float]:
         """Learn on the next batch an actor hands over, then publish the new parameters."""
+        if not self.running:  # from now on an actor answers nothing else: its loop is its one task
+            self.running = [w.run.remote(self.slot, self.trajectories, self.synchronous) for w in self.workers.remotes]
         with self.timed("sample_s"):
             try:
                 version, batch, episodes = self.trajectories.get(timeout=self.workers.timeout_s)
@@ -126,13 +132,12 @@ class Sebulba(PolicyOptimizer):
 
     def stop(self) -> None:
         ray.get(self.slot.stop.remote())
-        running = self.running
-        for _ in range(100):  # an actor blocked in put() gets its place once the queue is drained, then sees the stop
+        running, deadline = self.running, 100  # tenths of a second
+        while running and deadline:  # an actor blocked in put() gets its place once the queue is drained, then sees the stop
             while not self.trajectories.empty():
                 self.trajectories.get_nowait()
             _, running = ray.wait(running, num_returns=len(running), timeout=0.1)
-            if not running:
-                break
+            deadline -= 1
         self.trajectories.shutdown()
         ray.kill(self.slot)
         self.workers.stop()
