@@ -21,6 +21,11 @@ REQUIRED = {
     "policy_optimizers": {"ppo_time_to_150_s", "ppo_local_time_to_150_s", "ppo_vs_local_time_to_150",
                           "ppo_vs_cleanrl_steps_to_150", "ppo_vs_cleanrl_time_to_150", "a2c_time_to_150_s",
                           "a3c_time_to_150_s", "ddppo_time_to_150_s", "impala_time_to_150_s", "optimizer_loc_max"},
+    # Quick: N up to 256, one seed to 150, no second replica and no compiling.
+    "podracer": {"anakin_steps_per_s_n256", "anakin_vs_gymnasium_steps_n256", "anakin_vs_gymnasium_vector_n256",
+                 "anakin_vs_jax_steps_n256", "anakin_gpu_steps_per_s", "anakin_ppo_time_to_150_s",
+                 "anakin_vs_syncsamples_time_to_150", "anakin_vs_jax_time_to_150", "sebulba_vs_sync_throughput",
+                 "sebulba_policy_lag_mean"},
 }
 
 
