@@ -21,7 +21,8 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a clone holds that the site is built from; site_src's generated folders are left behind.
-SOURCES = ("labs", "logs", "results", "src", "site_src", "mkdocs.yml", "jupytext.toml", "pyproject.toml", "references.bib")
+SOURCES = ("labs", "logs", "results", "src", "site_src", "bench", "mkdocs.yml", "jupytext.toml", "pyproject.toml",
+           "references.bib")  # bench/results holds data a lab reads (the Podracer lab's GPU figures)
 GENERATED = shutil.ignore_patterns("posts", "tags", "papers", "studylog", ".studylog", "calendar.md",
                                    ".studylog-generated.json", "__pycache__")
 LABS = sorted(p.stem for p in (ROOT / "labs").glob("*.py"))
@@ -55,6 +56,7 @@ def test_every_lab_page_shows_a_fresh_published_run(watched, project_site, name)
     page = watched.open(project_site + f"labs/{name}/")
     banner = page.locator("article .admonition").first
     assert banner.inner_text().startswith("ok · profile full"), banner.inner_text()[:300]
+    assert "Stale" not in banner.inner_text(), banner.inner_text()[:300]  # every input as the run read it
     assert page.locator("table.studylog-glance tbody tr").count() >= 2
     assert page.locator("article figure figcaption").count() >= 1  # the lab's figures are captioned
     assert page.locator("article details").count() >= 1  # its harness code is folded
