@@ -800,7 +800,7 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # steps per second of full Anakin training on an 8-core TPU); what it shows is that the
 # acting program the CPU saturates at a few million steps per second keeps scaling on an
 # accelerator up to the largest batch measured, and that compiling the environment step
-# pays there (it replaces some twenty-five kernel launches per step with one).
+# pays more there than on the CPU (the compiled column).
 #
 # **The race is decided by learning, not acting.** At the shared setting an iteration is
 # 1,024 steps of acting and 16 minibatch updates, and the split above shows the updates

@@ -28,7 +28,7 @@ import numpy as np
 import ray
 import torch
 
-from ..collective import CollectiveGroup, Participant
+from ..collective import Participant
 from ..envs import cartpole
 from ..losses import ppo_loss
 from ..policy import Policy, PolicyConfig
@@ -58,9 +58,9 @@ class AnakinConfig:
 class AnakinLearner:
     """One replica: its environments, its copy of the policy, acting and learning in turn."""
 
-    def __init__(self, config: AnakinConfig, rank: int = 0, replicas: int = 1, compile: bool = False):
+    def __init__(self, config: AnakinConfig, rank: int = 0, compile: bool = False):
         assert config.num_envs * config.unroll % config.minibatches == 0, "minibatches must divide N·T"
-        self.config, self.rank, self.replicas = config, rank, replicas
+        self.config = config
         # The same seed everywhere: every replica starts from the same θ.
         self.policy = Policy(OBSERVATIONS, ACTIONS, ppo_loss(clip_value=config.clip_value), replace(config.policy, seed=config.seed))
         streams = config.seed + 1000 * (rank + 1)
@@ -125,7 +125,7 @@ class AnakinReplica(AnakinLearner, Participant):
     """A replica in its own process, and a rank of the gloo all-reduce its gradients go through."""
 
     def __init__(self, config: AnakinConfig, rank: int, replicas: int, compile: bool = False):
-        AnakinLearner.__init__(self, config, rank, replicas, compile)
+        AnakinLearner.__init__(self, config, rank, compile)
         Participant.__init__(self, rank, replicas)
         self.allreduce = self._mean
 
@@ -145,12 +145,13 @@ class Anakin(PolicyOptimizer):
         else:
             cls = ray.remote(num_cpus=num_cpus_per_replica)(AnakinReplica)
             self.learners = [cls.remote(config, r, replicas, compile) for r in range(replicas)]
-            CollectiveGroup.of(self.learners, length=0)._start_gloo()
+            address, port = ray.get(self.learners[0].gloo_address.remote())  # rank 0 hosts the rendezvous
+            ray.get([r.gloo_init.remote(address, port, 60.0) for r in self.learners])
 
     def step(self) -> dict[str, float]:
         lr = annealed(self.config.policy.lr, self.stats.env_steps, self.config.anneal_steps)
         with self.timed("learn_s"):  # acting and learning are one program: the driver only waits
-            rounds = [self.learners[0].round(lr)] if self.replicas == 1 else ray.get([r.round.remote(lr) for r in self.learners])
+            rounds = self._call("round", lr)
         for rows, episodes, _ in rounds:
             self.stats.add_experience(rows, episodes)
         self.stats.updates += self.config.epochs * self.config.minibatches
