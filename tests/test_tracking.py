@@ -151,3 +151,17 @@ def test_hashed_files_are_checked_out_without_line_ending_conversion():
     paths = ["labs/actors.py", "src/distrl/policy.py", "results/actors/run.json", "results/actors/x.ipynb", "logs/x.md"]
     shown = subprocess.run(["git", "check-attr", "eol", "--", *paths], cwd=repo, capture_output=True, text=True, check=True)
     assert shown.stdout.splitlines() == [f"{path}: eol: lf" for path in paths]
+
+
+def test_installation_metadata_is_not_an_input(project):
+    # `pip install -e` writes src/<name>.egg-info, and a fresh clone's install rewrites it (its
+    # PKG-INFO holds the README): a lab whose libraries look up package metadata must not read
+    # as stale on every new machine. The versions are recorded as the environment instead.
+    meta = project.root / "src" / "trackpkg.egg-info"
+    meta.mkdir()
+    (meta / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: trackpkg\nVersion: 1.0\n", encoding="utf-8")
+    lab(project, "meta", "import importlib.metadata as m\nprint(m.version('trackpkg'), len(m.entry_points()))")
+    edit = lambda: (meta / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: trackpkg\nVersion: 1.0\nSummary: new\n", encoding="utf-8")
+    assert then(project, "meta", edit) == {"meta": "cached"}
+    inputs = load(project.project, "meta", "quick").record["inputs"]
+    assert not [name for name in [*inputs["data"], *inputs["listings"]] if "egg-info" in name]

@@ -19,8 +19,10 @@ started installs the hook at startup, through the `sitecustomize` module in `boo
 first on PYTHONPATH. Python has no other hook that runs in every new interpreter; this one
 replaces any other sitecustomize for the lab's processes.
 
-Not recorded: the project's own output folders (IGNORED), files written, listings made by
-the import system itself, and reads by programs that are not Python.
+Not recorded: the project's own output folders (IGNORED), installation metadata (a
+`*.egg-info` or `*.dist-info` folder, which `pip install -e` writes and every fresh install
+rewrites; the versions it holds are recorded as the run's environment instead), files
+written, listings made by the import system itself, and reads by programs that are not Python.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import threading
 from pathlib import Path
 
 IGNORED = (".git", ".venv", ".studylog", "results", "site", "site_src", "notebooks")
+INSTALL_METADATA = (".egg-info", ".dist-info")
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT
 ROOT_ENV, OUT_ENV = "STUDYLOG_TRACK_ROOT", "STUDYLOG_TRACK_OUT"
 BOOT = Path(__file__).parent / "boot"  # holds the sitecustomize.py child processes import
@@ -87,7 +90,7 @@ def watch(root: str, out: str) -> None:
         if not full.startswith(prefix) or not os.path.isdir(full):
             return  # the project root itself is not an input: every tool lists it
         relative = full[len(prefix):]
-        if relative.split(os.sep, 1)[0] in IGNORED or "__pycache__" in relative.split(os.sep) or ("listing", relative) in seen:
+        if _not_an_input(relative.split(os.sep)) or ("listing", relative) in seen:
             return
         seen.add(("listing", relative))
         note("listing", relative, listing_digest(full))
@@ -112,7 +115,7 @@ def watch(root: str, out: str) -> None:
 def _classify(root: str, relative: str) -> tuple[str | None, str]:
     """What a file opened for reading is: a project module (its .py), data, or neither."""
     parts = relative.split(os.sep)
-    if parts[0] in IGNORED:
+    if parts[0] in IGNORED or any(part.endswith(INSTALL_METADATA) for part in parts[:-1]):
         return None, relative
     if relative.endswith(".py"):
         return "module", relative
@@ -122,6 +125,11 @@ def _classify(root: str, relative: str) -> tuple[str | None, str]:
     if "__pycache__" in parts:
         return None, relative
     return "data", relative
+
+
+def _not_an_input(parts: list[str]) -> bool:
+    """Whether a folder's listing is the project's output or installation state, not an input."""
+    return parts[0] in IGNORED or any(part == "__pycache__" or part.endswith(INSTALL_METADATA) for part in parts)
 
 
 def _from_import_system() -> bool:
