@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,16 @@ def test_lab_quick_profile(name, quick_runs):
     outcome = quick_runs[name]
     assert outcome.status == "ok", outcome.error
     assert REQUIRED[name] <= outcome.metrics.keys()
+
+
+def test_published_runs_read_only_what_a_clone_has():
+    # A published run is fresh on a new machine only if every input it recorded comes with
+    # the clone: a git-ignored file (an install's egg-info, a cache) differs there, and the
+    # lab would read as stale after every fresh install.
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.split("\n"))
+    folders = {str(Path(name).parent) for name in tracked}
+    for record in sorted((ROOT / "results").glob("*/run.json")):
+        inputs = json.loads(record.read_text(encoding="utf-8"))["inputs"]
+        untracked = [name for name in [*inputs["modules"], *inputs["data"]] if name not in tracked]
+        untracked += [name for name in inputs["listings"] if name not in folders]
+        assert not untracked, f"{record.parent.name}: inputs a fresh clone lacks: {untracked}"
