@@ -8,9 +8,9 @@ with torch and nothing else of the project installed:
     PYTHONPATH=src python bench/anakin_gpu.py [N ...] > bench/results/anakin_gpu.json
 
 Each figure is the median of `--repeats` timed unrolls of `--unroll` steps, after a warm-up
-unroll, with the GPU synchronised before and after each; eager, and with the environment
-step compiled (`torch.compile`, as the lab's `compile=True`), whose compile time is reported
-apart and not counted.
+unroll, with the GPU synchronised before and after each; eager, and compiled as the lab's
+`compile=True` does it (`torch.compile` of 8 steps of actor and environment as one call),
+whose compile time is reported apart and not counted.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@
 #       full:
 #         cap_s: 120
 #         compile_sizes: [256, 4096]
+#         compile_update: true
 #         contenders: [anakin, anakin_r2, sebulba, sebulba_sync, syncsamples, jax, jax_shipped]
 #         repeats: 5
 #         seeds: [0, 1, 2, 3, 4]
@@ -25,6 +26,7 @@
 #       quick:
 #         cap_s: 30
 #         compile_sizes: []
+#         compile_update: false
 #         contenders: [anakin, sebulba, sebulba_sync, syncsamples, jax]
 #         repeats: 2
 #         seeds: [0]
@@ -78,7 +80,8 @@
 
 # %% tags=["parameters"]
 sizes = [1, 16, 256, 4096, 16384, 65536]  # N, environments stepped together, for the throughput curves
-compile_sizes = [256, 4096]  # N at which Anakin's step is also timed compiled
+compile_sizes = [256, 4096]  # N at which Anakin's acting program is also timed compiled (8 steps per call)
+compile_update = True  # also compile a PPO minibatch update and time it
 repeats = 5  # timed turns of every throughput contender at every N
 seeds = [0, 1, 2, 3, 4]  # one race run of every contender per seed
 target = 450  # mean return of the last `window` episodes that counts as solved
@@ -117,7 +120,7 @@ import ray
 import torch
 from matplotlib.ticker import FuncFormatter
 
-from distrl import cluster
+from distrl import cluster, tensor_rollout
 from distrl.envs import cartpole
 from distrl.losses import ppo_loss
 from distrl.optimizers import SyncSamples
@@ -125,7 +128,7 @@ from distrl.optimizers.anakin import Anakin, AnakinConfig, AnakinLearner
 from distrl.optimizers.sebulba import Sebulba
 from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
-from distrl.tensor_rollout import TensorRollout, act, linear_layers
+from distrl.tensor_rollout import TensorRollout, act, linear_layers, mlp
 from distrl.worker_set import WorkerSet
 from studylog import record, record_median
 
@@ -154,7 +157,8 @@ print(inspect.getsource(AnakinLearner.learn))
 # - The tensor CartPole against gymnasium's CartPole-v1: every step of a 500-step episode
 #   taken in float64 from gymnasium's own state, and the termination and truncation flags.
 #   The test suite checks more (free-running trajectories, resets, float32).
-# - Compiled against eager: the compiled environment step gives the same next states.
+# - Compiled against eager: 8 steps of the compiled acting program, from the same states and
+#   random numbers, choose the same actions and reach the same states.
 
 # %% code-fold=false
 env = gym.make("CartPole-v1")
@@ -176,15 +180,18 @@ print(f"{t} steps, ended by {'truncation' if truncated else 'termination'}; larg
 assert max(gaps) < 1e-12 and flags_equal
 
 if compile_sizes:
-    batch = cartpole.initial_state(compile_sizes[0], torch.Generator().manual_seed(0))
-    pushes = torch.randint(0, 2, (compile_sizes[0],))
-    elapsed = torch.zeros(compile_sizes[0], dtype=torch.int64)
+    n, generator = compile_sizes[0], torch.Generator().manual_seed(0)
+    actor = linear_layers(AnakinLearner(AnakinConfig(num_envs=1)).policy.model.actor)
     with torch.inference_mode():
-        compiled = torch.compile(cartpole.step, dynamic=False)(batch, elapsed, pushes, batch)
-        eager = cartpole.step(batch, elapsed, pushes, batch)
-    compile_gap = float((compiled.state - eager.state).abs().max())
-    print(f"compiled vs eager step, N = {compile_sizes[0]}: largest gap {compile_gap:.1e}")
-    assert compile_gap < 1e-6
+        start = (cartpole.initial_state(n, generator), torch.zeros(n, dtype=torch.int64), torch.zeros(n))
+        gumbel = torch.empty(8, n, 2).exponential_(generator=generator).log_().neg_()
+        resets = cartpole.initial_state(8 * n, generator).view(8, n, 4)
+        eager = tensor_rollout.steps(actor, *start, gumbel, resets)
+        compiled = torch.compile(tensor_rollout.steps, dynamic=False)(actor, *start, gumbel, resets)
+    compile_gap = float((compiled[0] - eager[0]).abs().max())
+    same_actions = bool(torch.equal(compiled[3]["actions"], eager[3]["actions"]))
+    print(f"compiled vs eager, 8 steps of N = {n}: same actions {same_actions}, largest state gap {compile_gap:.1e}")
+    assert same_actions and compile_gap < 1e-5
 
 # %% [markdown]
 # ## Throughput
@@ -196,7 +203,7 @@ if compile_sizes:
 # | contender | environments | policy | loop |
 # |---|---|---|---|
 # | `anakin` | `distrl.envs.cartpole`, torch tensors | torch, `act` | `TensorRollout.run` (keeps the $[T, N]$ columns its learner needs) |
-# | `anakin_compiled` | the same, environment step compiled | torch | the same |
+# | `anakin_compiled` | the same, 8 steps of actor and environment compiled into one call | torch | the same |
 # | `gym_sync` | gymnasium `SyncVectorEnv`: $N$ CartPole objects, stepped one by one | torch, `act` | Python, per step |
 # | `gym_async` | gymnasium `AsyncVectorEnv`: one process per environment ($N \le 16$) | torch, `act` | Python, per step |
 # | `gym_vector` | gymnasium's own numpy-vectorised CartPole (its `vector_entry_point`) | torch, `act` | Python, per step |
@@ -673,6 +680,71 @@ acting_ms, learning_ms = timed_ms(learner.sample), timed_ms(lambda: learner.lear
 print(f"anakin, one iteration: acting {acting_ms:.1f} ms, learning {learning_ms:.1f} ms "
       f"({learning_ms / 16:.2f} ms per minibatch update)")
 
+# %% [markdown]
+# **What compiling the update would buy.** JAX compiles the 16 updates into its one program;
+# torch can compile an update too, once it is a pure function of the parameters. Below,
+# distrl's PPO minibatch update written that way: `ppo_loss`'s objective on the actor and
+# critic layers (`mlp`), its gradient by `torch.func.grad`, the global-norm clip, and Adam
+# as torch applies it. It is checked first: its objective equals distrl's loss on the same
+# minibatch, and one update from the same state gives the parameters `Policy.learn_on_batch`
+# gives. Then `torch.compile` turns it into one program, from an empty cache, and the
+# compiled update is timed against the eager one above.
+
+# %%
+def ppo_objective(params: list, mb: dict, clip=0.2, vf_coef=0.5, ent_coef=0.01) -> torch.Tensor:
+    """distrl's ppo_loss(clip_value=0.2), as a function of the 12 tensors (actor's layers, then the critic's)."""
+    layers = list(zip(params[0::2], params[1::2]))
+    logp_all = torch.log_softmax(mlp(layers[:3], mb["obs"]), -1)
+    values = mlp(layers[3:], mb["obs"]).squeeze(-1)
+    logp = logp_all.gather(-1, mb["actions"].unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+    adv = (mb["advantages"] - mb["advantages"].mean()) / (mb["advantages"].std() + 1e-8)
+    ratio = (logp - mb["logp"]).exp()
+    surrogate = torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
+    clipped = mb["values"] + (values - mb["values"]).clamp(-clip, clip)
+    value_loss = 0.5 * torch.max((values - mb["value_targets"]) ** 2, (clipped - mb["value_targets"]) ** 2).mean()
+    return -surrogate + vf_coef * value_loss - ent_coef * entropy
+
+
+def ppo_update(params: list, moments: list, step: torch.Tensor, mb: dict, lr: float, max_norm=0.5, b1=0.9, b2=0.999,
+               eps=1e-5) -> tuple[list, list, torch.Tensor]:
+    """One minibatch update: g = ∇L, g ← g·min(1, c/‖g‖), then Adam (torch's bias-corrected form)."""
+    grads = torch.func.grad(ppo_objective)(params, mb)
+    scale = torch.clamp(max_norm / (torch.sqrt(sum((g * g).sum() for g in grads)) + 1e-6), max=1.0)
+    step = step + 1
+    new_params, new_moments = [], []
+    for p, g, (m, v) in zip(params, grads, moments):
+        m, v = b1 * m + (1 - b1) * g * scale, b2 * v + (1 - b2) * (g * scale) ** 2
+        new_params.append(p - lr * (m / (1 - b1 ** step)) / ((v / (1 - b2 ** step)).sqrt() + eps))
+        new_moments.append((m, v))
+    return new_params, new_moments, step
+
+
+fresh = AnakinLearner(AnakinConfig(num_envs=SHARED["envs"], unroll=SHARED["steps"], minibatches=4))
+minibatch = next(iter(fresh.sample()[0].minibatches(SHARED["minibatch"], np.random.default_rng(0))))
+mb = {k: torch.as_tensor(minibatch[k]) for k in ("obs", "actions", "logp", "values", "advantages", "value_targets")}
+model = fresh.policy.model
+params = [t.detach().clone() for layer in (*linear_layers(model.actor), *linear_layers(model.critic)) for t in layer]
+moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+lr = fresh.policy.config.lr
+loss_gap = abs(float(ppo_objective(params, mb)) - float(fresh.policy.loss(fresh.policy, minibatch)[0]))
+fresh.policy.learn_on_batch(minibatch)
+after = [t.detach() for layer in (*linear_layers(model.actor), *linear_layers(model.critic)) for t in layer]
+update_gap = max(float((a - b).abs().max()) for a, b in zip(ppo_update(params, moments, torch.zeros(()), mb, lr)[0], after))
+print(f"functional PPO update against distrl's: objective gap {loss_gap:.1e}, parameter gap after one update {update_gap:.1e}")
+assert loss_gap < 1e-5 and update_gap < 1e-6
+
+if compile_update:
+    compiled_update = torch.compile(ppo_update, dynamic=False)
+    start = time.perf_counter()
+    compiled_update(params, moments, torch.zeros(()), mb, lr)
+    update_compile_s = time.perf_counter() - start
+    compiled_update_ms = timed_ms(lambda: compiled_update(params, moments, torch.zeros(()), mb, lr), 200)
+    pays_after = update_compile_s / (learning_ms - 16 * compiled_update_ms) * 1e3  # iterations
+    print(f"compiled update: {compiled_update_ms:.2f} ms (eager Policy update {learning_ms / 16:.2f} ms), "
+          f"first call {update_compile_s:.1f} s; the compilation pays for itself after {pays_after:,.0f} iterations "
+          f"({pays_after * 1024:,.0f} env steps)")
+
 
 def minibatch_parts(replica) -> dict[str, float]:
     """Inside a replica: one minibatch update's three parts, in ms."""
@@ -742,18 +814,27 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 
 # %%
 n_mid = 256 if 256 in sizes else sizes[-1]
-record_median(f"anakin_steps_per_s_n{n_mid}", throughput["anakin", n_mid], "steps/s",
-              f"Anakin's acting program (TensorRollout), N = {n_mid}, one core, policy included")
+best = "anakin_compiled" if ("anakin_compiled", n_mid) in throughput else "anakin"  # the quick profile compiles nothing
+how = "compiled, 8 steps per call" if best == "anakin_compiled" else "eager"
+record_median(f"anakin_steps_per_s_n{n_mid}", throughput[best, n_mid], "steps/s",
+              f"Anakin's acting program (TensorRollout, {how}), N = {n_mid}, one core, policy included")
 record(f"anakin_vs_gymnasium_steps_n{n_mid}",
-       statistics.median(throughput["anakin", n_mid]) / statistics.median(throughput["gym_sync", n_mid]), "x",
-       f"Anakin / gymnasium SyncVectorEnv, same network, N = {n_mid}, median of {repeats} turns (higher is better)")
-record(f"anakin_vs_gymnasium_vector_n{n_mid}",
-       statistics.median(throughput["anakin", n_mid]) / statistics.median(throughput["gym_vector", n_mid]), "x",
-       f"Anakin / gymnasium's numpy-vectorised CartPole, same network, N = {n_mid} (higher is better)")
-n_big = max(sizes)
-record(f"anakin_vs_jax_steps_n{n_big}",
-       statistics.median(throughput["anakin", n_big]) / statistics.median(throughput["jax", n_big]), "x",
-       f"Anakin (torch, eager) / JAX with gymnax and lax.scan, N = {n_big}, one core each (higher is better)")
+       statistics.median(throughput[best, n_mid]) / statistics.median(throughput["gym_sync", n_mid]), "x",
+       f"Anakin ({how}) / gymnasium SyncVectorEnv, same network, N = {n_mid}, median of {repeats} turns (higher is better)")
+vector_ratio = {name: statistics.median(throughput[name, n_mid]) / statistics.median(throughput["gym_vector", n_mid])
+                for name in {best, "anakin"}}
+record(f"anakin_vs_gymnasium_vector_n{n_mid}", vector_ratio[best], "x",
+       f"Anakin ({how}) / gymnasium's numpy-vectorised CartPole, same network, N = {n_mid} (higher is better)")
+if best != "anakin":
+    record(f"anakin_eager_vs_gymnasium_vector_n{n_mid}", vector_ratio["anakin"], "x",
+           f"Anakin (eager) / gymnasium's numpy-vectorised CartPole, same network, N = {n_mid} (higher is better)")
+for n in sorted({4096, max(sizes)} & set(sizes)):
+    record(f"anakin_vs_jax_steps_n{n}", statistics.median(throughput["anakin", n]) / statistics.median(throughput["jax", n]),
+           "x", f"Anakin (torch, eager) / JAX with gymnax and lax.scan, N = {n}, one core each (higher is better)")
+if compile_update:
+    record("compiled_update_speedup", learning_ms / 16 / compiled_update_ms, "x",
+           "eager Policy PPO minibatch update / the same update compiled, 256 rows (higher is better)")
+    record("compiled_update_compile_s", update_compile_s, "s", "first call of the compiled PPO update, empty cache")
 record("anakin_gpu_steps_per_s", gpu_best, "steps/s",
        f"TensorRollout on {gpu['device']}, N = {gpu_best_row['num_envs']:,}, "
        f"{'compiled' if gpu_best_row['compiled'] else 'eager'}, measured {gpu['measured']}")
@@ -777,16 +858,19 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # %% [markdown]
 # ## What the numbers mean
 #
-# **On a CPU there is no boundary for Anakin to remove, only overhead.** Anakin's acting
-# program passes gymnasium's `SyncVectorEnv` several times over at 256 environments (the
-# recorded ratio) and by more beyond: `SyncVectorEnv` steps $N$ Python objects one after
+# **On a CPU there is no boundary for Anakin to remove, only overhead.** Run eagerly,
+# Anakin's acting program passes gymnasium's `SyncVectorEnv` several times over at 256
+# environments and by more beyond: `SyncVectorEnv` steps $N$ Python objects one after
 # another, so it stops growing at a few hundred environments, while a tensor step costs
-# the same handful of calls for any $N$. It does not pass gymnasium's own
+# the same handful of calls for any $N$. Eager, it does not pass gymnasium's own
 # numpy-vectorised CartPole: both run the same torch actor, and the fit puts their
 # per-step overheads $a$ and per-environment costs $b$ close together, torch's eager
 # dispatch of some forty operations per step on one side, gymnasium's numpy calls on the
-# other. Compiling the environment step moves the CPU figures little (the
-# `anakin_compiled` row, its cold compilation included in the first-call times).
+# other. Compiling eight steps of actor and environment into one call (`anakin_compiled`)
+# pays that overhead once per eight steps, and at 256 environments it passes gymnasium's
+# vector CartPole (the recorded ratios, compiled and eager); at 4,096, where the matmuls
+# and `tanh` are most of a step, compiling gains nothing. Its first call, the
+# compilation, is in the first-call times above.
 #
 # **JAX removes the per-step overhead.** With `lax.scan` the whole $T$-step loop is one
 # XLA program, so the fit's $a$ for JAX is an order of magnitude below torch's and JAX
@@ -799,8 +883,9 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # GPU table is acting only, with no learning, so it is not the paper's figure (5 million
 # steps per second of full Anakin training on an 8-core TPU); what it shows is that the
 # acting program the CPU saturates at a few million steps per second keeps scaling on an
-# accelerator up to the largest batch measured, and that compiling the environment step
-# pays more there than on the CPU (the compiled column).
+# accelerator up to the largest batch measured. Compiled, eight steps per call, it runs
+# about three times faster than eager at 4,096 environments, where launching each kernel
+# costs more than its work, and about a sixth faster at two million.
 #
 # **The race is decided by learning, not acting.** At the shared setting an iteration is
 # 1,024 steps of acting and 16 minibatch updates, and the split above shows the updates
@@ -812,6 +897,11 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # iteration, updates included, costs a fraction of torch's, because XLA compiles the
 # rollout, GAE, the 16 updates and Adam into one program. That whole-program compilation,
 # not where the environment lives, is what the paper's JAX stack brings to a CPU.
+# Torch can compile the update too, and the compiled update is several times faster than
+# the eager one (`compiled_update_speedup`), but its first call, from an empty cache,
+# takes `compiled_update_compile_s`: it pays for itself only after more iterations than a
+# race run needs (printed above), so the race's Anakin runs eagerly. XLA compiled JAX's
+# whole iteration in about three seconds.
 #
 # **Two replicas are slower than one here.** A replica's minibatch update costs about
 # what one replica's full update does (the splits above): at these sizes a gradient's cost

@@ -65,7 +65,7 @@ def test_the_gumbel_max_draw_follows_the_policys_probabilities():
     state = torch.zeros(20_000, 4) + torch.tensor([0.03, 0.0, 0.03, 0.5])
     gumbel = torch.empty(20_000, 2).exponential_(generator=torch.Generator().manual_seed(0)).log_().neg_()
     with torch.inference_mode():
-        out = act_and_step(actor, cartpole.step, state, torch.zeros(20_000, dtype=torch.int64), torch.zeros(20_000), gumbel, state)
+        out = act_and_step(actor, state, torch.zeros(20_000, dtype=torch.int64), torch.zeros(20_000), gumbel, state)
         p = learner.policy.distribution(state[:1])[0].probs[0, 1]
     share = out[3].float().mean()
     assert 0.05 < float(p) < 0.95 and abs(float(share - p)) < 4 * float((p * (1 - p) / 20_000) ** 0.5)
