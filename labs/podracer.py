@@ -180,7 +180,7 @@ print(f"{t} steps, ended by {'truncation' if truncated else 'termination'}; larg
 assert max(gaps) < 1e-12 and flags_equal
 
 if compile_sizes:
-    n, generator = compile_sizes[0], torch.Generator().manual_seed(0)
+    n, generator = 64, torch.Generator().manual_seed(0)  # a size not timed below: its compiled kernels are not reused there
     actor = linear_layers(AnakinLearner(AnakinConfig(num_envs=1)).policy.model.actor)
     with torch.inference_mode():
         start = (cartpole.initial_state(n, generator), torch.zeros(n, dtype=torch.int64), torch.zeros(n))
@@ -226,6 +226,7 @@ def torch_actor() -> list:
 
 
 def anakin_timer(n: int, compile: bool = False):
+    torch._dynamo.reset()  # so the first call compiles for this N, whatever was compiled before
     rollout = TensorRollout(torch_actor(), n, seed=0, compile=compile)
     steps = unroll_for(n)
     start = time.perf_counter()
@@ -741,9 +742,10 @@ if compile_update:
     update_compile_s = time.perf_counter() - start
     compiled_update_ms = timed_ms(lambda: compiled_update(params, moments, torch.zeros(()), mb, lr), 200)
     pays_after = update_compile_s / (learning_ms - 16 * compiled_update_ms) * 1e3  # iterations
+    race_iterations = statistics.median(runs["anakin", s]["steps"] / 1024 for s in seeds)
     print(f"compiled update: {compiled_update_ms:.2f} ms (eager Policy update {learning_ms / 16:.2f} ms), "
-          f"first call {update_compile_s:.1f} s; the compilation pays for itself after {pays_after:,.0f} iterations "
-          f"({pays_after * 1024:,.0f} env steps)")
+          f"first call {update_compile_s:.1f} s; the compilation pays for itself after {pays_after:,.0f} iterations; "
+          f"anakin's race runs took {race_iterations:,.0f} (median)")
 
 
 def minibatch_parts(replica) -> dict[str, float]:
@@ -899,9 +901,10 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # not where the environment lives, is what the paper's JAX stack brings to a CPU.
 # Torch can compile the update too, and the compiled update is several times faster than
 # the eager one (`compiled_update_speedup`), but its first call, from an empty cache,
-# takes `compiled_update_compile_s`: it pays for itself only after more iterations than a
-# race run needs (printed above), so the race's Anakin runs eagerly. XLA compiled JAX's
-# whole iteration in about three seconds.
+# takes seconds (`compiled_update_compile_s`), and the iterations it needs to pay that
+# back are of the order of a whole race run (both printed above): compiled, Anakin's race
+# would end about where it ends eagerly, still well behind JAX, so the race's Anakin runs
+# eagerly. XLA compiled JAX's whole iteration, acting and all, in two to three seconds.
 #
 # **Two replicas are slower than one here.** A replica's minibatch update costs about
 # what one replica's full update does (the splits above): at these sizes a gradient's cost
