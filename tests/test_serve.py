@@ -160,24 +160,27 @@ def test_mkdocs_serve_rebuilds_once_per_edit(maker):
     assert output.count("Building documentation") == 3, output[-3000:]  # the first build and one per edit
 
 
-@pytest.mark.parametrize("to", ["process group", "studylog alone", "SIGTERM"])
+@pytest.mark.parametrize("to", ["process group", "studylog alone", "SIGTERM", "background job"])
 def test_ctrl_c_stops_the_engine_cleanly(maker, tmp_path, to):
     # Ctrl-C in a terminal reaches studylog and the engine (one process group); `kill -INT`
-    # reaches studylog alone, which must pass it on, and so does `kill` (SIGTERM). Each way
-    # MkDocs exits through its own shutdown, which deletes the temporary folder it builds into.
+    # reaches studylog alone, which must pass it on, and so does `kill` (SIGTERM). A script's
+    # background job (`studylog serve &`) starts with SIGINT ignored, and must stop all the
+    # same. Each way MkDocs exits through its own shutdown, which deletes the temporary
+    # folder it builds into.
     fixture_project(maker)
     temp = tmp_path / "temp"
     temp.mkdir()
     port = free_port()
+    ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if to == "background job" else None
     server = subprocess.Popen(
         [sys.executable, "-m", "studylog", "--root", str(maker.root), "serve", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "TMPDIR": str(temp)},
+        env={**os.environ, "TMPDIR": str(temp)}, preexec_fn=ignore_sigint,
     )
     try:
         wait_for(lambda: fetch(f"http://127.0.0.1:{port}/"), 60, "the site to be served")
         assert [p.name for p in temp.iterdir() if p.name.startswith("mkdocs_")], "MkDocs builds in a temporary folder"
-        if to == "process group":
+        if to in ("process group", "background job"):
             os.killpg(server.pid, signal.SIGINT)
         else:
             os.kill(server.pid, signal.SIGTERM if to == "SIGTERM" else signal.SIGINT)

@@ -105,6 +105,11 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
     # SIGTERM (a process manager, `kill`) stops serve the way Ctrl-C does; by default it
     # would end studylog at once and leave the engine running with no parent.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    # A shell starts a background job (`studylog serve &` in a script) with SIGINT ignored,
+    # and an ignored signal stays ignored across exec: neither studylog nor the engine would
+    # stop on an interrupt. A caught one is reset to the default in a child, so catching it
+    # here makes both interruptible.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:  # everything started inside: a Ctrl-C at any point stops what has started
         for folder, recursive in ((project.logs_dir, True), (project.labs_dir, False),
                                   (project.root / "results", True), (project.root, False)):
@@ -129,6 +134,7 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
             observer.stop()
             observer.join()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     if server.returncode:  # it stopped by itself: a port in use, a broken config
         raise StudylogError(f"{engine} serve exited with status {server.returncode} (its output is above)")
 
