@@ -126,6 +126,20 @@ def test_failing_hanging_and_dying_labs_are_reported_and_others_run(maker):
     assert load(maker.project, "raises", "quick") is None
 
 
+def test_every_labs_kernel_is_shut_down_when_its_run_ends(maker):
+    (maker.root / "pids").mkdir()
+    mark = "import os\nopen(f'pids/{os.getpid()}', 'w').close()\n"
+    maker.lab("ends", body=mark + "print('done')")
+    maker.lab("raises", body=mark + "raise ValueError('boom')")
+    maker.lab("hangs", body=mark + "import time\ntime.sleep(60)")
+    assert run(maker, "ends", "raises", "hangs", cell_timeout_s=3) == {"ends": "ok", "raises": "failed", "hangs": "timeout"}
+    kernels = [int(p.name) for p in (maker.root / "pids").iterdir()]
+    assert len(kernels) == 3
+    for pid in kernels:  # gone, and reaped: a zombie would still answer signal 0
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_a_cell_may_ask_for_a_longer_timeout(maker):
     maker.lab("long", body="import time\ntime.sleep(4)")
     maker.lab("long_allowed", source=lab_source(body="import time\ntime.sleep(4)").replace("# %%\nimport time", "# %% timeout_s=30\nimport time"))

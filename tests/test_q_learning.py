@@ -76,7 +76,7 @@ def test_the_online_network_chooses_and_the_target_values():
     q = np.array([1.0, 2.0])
     np.testing.assert_allclose(td, q - y)
     huber = np.where(np.abs(q - y) < 1, 0.5 * (q - y) ** 2, np.abs(q - y) - 0.5)
-    assert abs(float(loss) - float(np.mean([1.0, 3.0] * huber))) < 1e-6
+    assert abs(float(loss.detach()) - float(np.mean([1.0, 3.0] * huber))) < 1e-6
 
 
 def test_a_dueling_networks_mean_q_is_its_state_value():

@@ -19,6 +19,7 @@ from typing import Any
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_core.utils import run_sync
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -110,6 +111,11 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
         except CellExecutionError as err:
             status, error = "failed", _error(notebook, running[0], "failed", "a cell raised", err)
         finally:
+            # nbclient shuts down only a kernel manager it created itself, and this one is
+            # ours: left running, each lab's kernel (and any Ray it started) would hold its
+            # memory and processes until studylog exits, while the next labs run.
+            if client.km.has_kernel:
+                run_sync(client.km.shutdown_kernel)()
             kernel_log.close()
         duration = time.perf_counter() - start
         return Execution(status, notebook, duration, _metrics(metrics_file), read_record(reads_file), error)
