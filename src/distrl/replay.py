@@ -78,8 +78,9 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return min(self.added, self.capacity)
 
-    def add(self, batch: SampleBatch) -> np.ndarray:
-        """Store the rows (overwriting the oldest once full); returns the slots they went to."""
+    def add(self, batch: SampleBatch, priorities: np.ndarray | None = None) -> np.ndarray:
+        """Store the rows (overwriting the oldest once full); returns the slots they went to.
+        Uniform replay ignores priorities: both buffers take the same calls."""
         if not self.columns:
             self.columns = {name: np.zeros((self.capacity, *col.shape[1:]), col.dtype) for name, col in batch.columns.items()}
         assert batch.columns.keys() == self.columns.keys(), f"columns {sorted(batch.columns)} differ from {sorted(self.columns)}"
@@ -95,6 +96,9 @@ class ReplayBuffer:
         """n rows drawn uniformly, with columns `slots` and `serials` to address them later."""
         assert len(self) > 0, "sampling an empty buffer"
         return self._rows(self.rng.integers(0, len(self), n))
+
+    def update_priorities(self, slots: np.ndarray, serials: np.ndarray, td_errors: np.ndarray) -> None:
+        """Nothing: uniform replay keeps no priorities (see `add`)."""
 
     def _rows(self, slots: np.ndarray) -> SampleBatch:
         rows = {name: col[slots] for name, col in self.columns.items()}
