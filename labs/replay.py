@@ -234,7 +234,9 @@ print(f"3-step returns equal the sums of 1-step rows on {len(by_hand)} rows, acr
 # of Ape-X's two evaluators explores with ε = 0.4 for ever. So every contender is judged
 # the same way: once per second of training, the clock stops and the current $Q$'s greedy
 # policy plays 20 episodes (the same 20 starting states each time); the race ends at the
-# first check averaging `target`. An Ape-X evaluator keeps sampling while the clock is
+# first check averaging `target`. A greedy policy can pass one check and fail the next;
+# the first pass counts, for every contender alike, so a lucky early check ends a race
+# early, and the ranges below show how far that reaches. An Ape-X evaluator keeps sampling while the clock is
 # stopped, but only to the end of the two requests it has in flight (the driver sends the
 # next ones), so a check adds at most two fragments per evaluator to its data.
 

@@ -28,6 +28,10 @@ REQUIRED = {
                  "anakin_vs_jax_steps_n256", "anakin_gpu_steps_per_s", "anakin_ppo_time_to_150_s",
                  "anakin_vs_syncsamples_time_to_150", "anakin_vs_jax_time_to_150", "sebulba_vs_sync_throughput",
                  "sebulba_policy_lag_mean"},
+    # Quick: one seed to a greedy 150 without RLlib (Ape-X's slow start may miss it in the 12 s
+    # cap, so its time is not required), throughput with one and two evaluators.
+    "replay": {"apex_loc", "dqn_time_to_150_s", "cleanrl_time_to_150_s", "apex_frames_scaling_2",
+               "apex_frames_scaling_2_cpu_bound", "apex_updates_per_s", "apex_model_ceiling_frames_per_s"},
 }
 
 
