@@ -540,7 +540,8 @@ for ax, column, label in ((axes[0], 0, "training time (s)"), (axes[1], 2, "learn
     ax.axhline(target, color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel=label, ylabel="greedy mean return")
     if column == 2:
-        ax.set_xscale("symlog", linthresh=1000)
+        ax.set_xscale("symlog", linthresh=1000)  # linear to 1,000 updates, logarithmic beyond
+    ax.set_xlim(left=0)
 axes[0].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
@@ -635,13 +636,13 @@ if 4 in evaluators:
 record("apex_updates_per_s", measured[cpu, max(n for n in evaluators if n <= 2)]["updates_s"], "updates/s",
        "Ape-X learner updates per second on CartPole (minibatches of 256)")
 
-# %% fig-cap="Environment frames per second against the number of Ape-X evaluators, on plain CartPole (CPU-bound) and with a 0.5 ms wait per step; dotted: perfect scaling from one evaluator."
+# %% fig-cap="Ape-X's environment frames per second with N evaluators, relative to one evaluator, on plain CartPole (CPU-bound) and with a 0.5 ms wait per step; dotted: perfect scaling (N times one evaluator's rate)."
 fig, ax = plt.subplots(figsize=(7, 4))
 for env_name in environments:
-    rates = [measured[env_name, n]["frames_s"] for n in evaluators]
-    line, = ax.plot(evaluators, rates, marker="o", label=env_name)
-    ax.plot(evaluators, [rates[0] * n for n in evaluators], linestyle=":", color=line.get_color())
-ax.set(xlabel="evaluators", ylabel="environment frames / s", xticks=evaluators)
+    ax.plot(evaluators, [measured[env_name, n]["frames_s"] / measured[env_name, 1]["frames_s"] for n in evaluators],
+            marker="o", label=f"{env_name} (one evaluator: {measured[env_name, 1]['frames_s']:,.0f} frames/s)")
+ax.plot(evaluators, evaluators, linestyle=":", color="grey", label="perfect scaling")
+ax.set(xlabel="evaluators", ylabel="frames/s relative to one evaluator", xticks=evaluators)
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
