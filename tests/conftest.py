@@ -145,3 +145,20 @@ def kill_actor(actor) -> None:
             return
         assert time.monotonic() < deadline, "a killed actor still answers after 30 s"
         time.sleep(0.05)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """When the session checks the labs' quick runs, start them now, in the background, and
+    move those checks to the end, so the runs overlap with everything else."""
+    from test_real_labs import QUICK_RUNS_TEST, start_quick_runs
+
+    checks = [item for item in items if item.nodeid.startswith(QUICK_RUNS_TEST)]
+    if checks and not config.option.collectonly:
+        items[:] = [item for item in items if item not in checks] + checks
+        start_quick_runs()
+
+
+def pytest_unconfigure(config):
+    from test_real_labs import stop_quick_runs
+
+    stop_quick_runs()

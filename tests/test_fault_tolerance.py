@@ -1,6 +1,7 @@
 """Fault tolerance of every policy optimizer, on a real Ray: a worker SIGKILLed between steps
 or in the middle of one is replaced and training goes on, with statistics that still add up;
-a worker that hangs ends the step with a WorkerTimeout that names it."""
+a worker that hangs ends the step with a WorkerTimeout that names it. One optimizer per kind
+lives through all of it, since starting its worker processes is most of a test's time."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import ray
 
 from conftest import kill_actor
 from distrl.worker_set import WorkerTimeout
-from test_optimizers import BATCH, OPTIMIZERS, SMALL, build
+from test_optimizers import BATCH, OPTIMIZERS, SMALL, assert_three_steps_add_up, build
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 BATCHES_PER_STEP = {"async_gradients": 4, "async_samples": 4}  # the others: one per worker (2)
@@ -53,26 +54,42 @@ def assert_statistics_add_up(opt, name: str, steps: int) -> None:
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_killed_workers_are_replaced_and_training_goes_on(name):
+def test_statistics_add_up_killed_workers_are_replaced_and_a_hung_one_is_named(name):
     opt = build(name)
     try:
-        opt.step()
-        # Worker 1 is dead before step 2 begins; worker 2 dies halfway through its next sample.
-        # (With sample_ahead, each is found one step later: step 2 learns on batches sampled
-        # before the kill, and worker 2's next sample is the one sent in step 3.)
+        for _ in range(3):
+            stats = opt.step()
+        assert_three_steps_add_up(opt, name, stats)
+        # Worker 1 is dead before step 4 begins; worker 2 dies halfway through its next sample.
+        # (With sample_ahead, each is found one step later: step 4 learns on batches sampled
+        # before the kill, and worker 2's next sample is the one sent in step 5.)
         kill_actor(opt.workers.remotes[0])
         opt.step()
         inject(opt.workers.remotes[1], "kill", at=SMALL.fragment_length // 2)
         opt.step()
         opt.step()
         assert opt.workers.replaced == [1, 2]
-        assert_statistics_add_up(opt, name, steps=4)
+        assert_statistics_add_up(opt, name, steps=6)
         copies = ray.get([w.get_weights.remote() for w in opt.workers.remotes])
         if name in ("sync_samples", "sync_allreduce"):  # every copy holds the current weights
             np.testing.assert_array_equal(copies[0], opt.weights())
             np.testing.assert_array_equal(copies[1], opt.weights())
+        if name != "sync_samples_ahead":  # (its next step learns on batches already sampled)
+            assert_a_hung_worker_is_named(opt)
     finally:
         opt.stop()
+
+
+def assert_a_hung_worker_is_named(opt, timeout_s: float = 2.0) -> None:
+    opt.workers.timeout_s = timeout_s
+    inject(opt.workers.remotes[1], "hang", at=1)  # worker 2's next environment step never returns
+    start = time.monotonic()
+    with pytest.raises(WorkerTimeout) as error:
+        opt.step()
+    elapsed = time.monotonic() - start
+    assert error.value.workers == [2]
+    assert "worker 2 did not answer" in str(error.value) and "within 2 s" in str(error.value)
+    assert timeout_s <= elapsed < timeout_s + 20, elapsed  # the healthy worker's calls come first
 
 
 def test_ddppo_rank_killed_mid_all_reduce_rebuilds_the_ring_and_copies_stay_equal():
@@ -91,24 +108,5 @@ def test_ddppo_rank_killed_mid_all_reduce_rebuilds_the_ring_and_copies_stay_equa
         first, second = ray.get([w.get_weights.remote() for w in opt.workers.remotes])
         np.testing.assert_array_equal(first, second)
         assert_statistics_add_up(opt, "sync_allreduce", steps=3)
-    finally:
-        opt.stop()
-
-
-@pytest.mark.parametrize("name", ["sync_samples", "sync_allreduce", "async_gradients", "async_samples"])
-def test_a_hung_worker_raises_worker_timeout_naming_it(name):
-    timeout_s = 2.0
-    opt = build(name)
-    try:
-        opt.step()  # with the default timeout: starting the processes under load may take longer
-        opt.workers.timeout_s = timeout_s
-        inject(opt.workers.remotes[1], "hang", at=1)  # worker 2's next environment step never returns
-        start = time.monotonic()
-        with pytest.raises(WorkerTimeout) as error:
-            opt.step()
-        elapsed = time.monotonic() - start
-        assert error.value.workers == [2]
-        assert "worker 2 did not answer" in str(error.value) and "within 2 s" in str(error.value)
-        assert timeout_s <= elapsed < timeout_s + 20, elapsed  # the healthy worker's calls come first
     finally:
         opt.stop()

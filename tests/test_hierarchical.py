@@ -10,7 +10,7 @@ from distrl.hierarchical import HierarchicalWorkerSet
 from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
 
-CONFIG = WorkerConfig(num_envs=1, fragment_length=20, policy=PolicyConfig(hidden=(16,)), seed=7)
+CONFIG = WorkerConfig(num_envs=2, fragment_length=20, policy=PolicyConfig(hidden=(16,)), seed=7)
 
 
 def in_group(group, fn):
@@ -43,9 +43,9 @@ def test_one_batch_per_group_holds_each_workers_steps_once(tree):
     sampled = tree.sync_sample()
     assert [s.worker for s in sampled] == [1, 2]
     for s in sampled:
-        assert len(s.batch) == 2 * 20
+        assert len(s.batch) == 2 * 2 * 20  # 2 workers × 2 environments × 20 steps
         # Two workers with different seeds: their halves of the group's batch differ.
-        assert not np.array_equal(s.batch["obs"][:20], s.batch["obs"][20:])
+        assert not np.array_equal(s.batch["obs"][:40], s.batch["obs"][40:])
         assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
 
 

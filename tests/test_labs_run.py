@@ -16,6 +16,7 @@ from conftest import lab_source
 from studylog.logs.check import check_project
 from studylog.cli import main
 from studylog.labs.runner import run_labs
+from studylog.labs.key import stale_reasons
 from studylog.labs.store import load
 
 PLOTS = (
@@ -102,6 +103,28 @@ def test_profile_parameters_change_reruns(project):
     (lab,) = labs_of(project, "plots")
     assert lab.overrides("quick") == {"n": 4}
     assert run(project, "plots") == {"plots": "ok"}
+
+
+def test_a_profile_goes_stale_only_with_its_own_values_and_the_shared_source(maker):
+    path = maker.lab("tuned", profiles="quick:\n  n: 2\nfull:\n  n: 5")
+    (lab,) = labs_of(maker, "tuned")
+    for profile in ("quick", "full"):
+        assert statuses(run_labs(maker.project, [lab], profile=profile)) == {"tuned": "ok"}
+
+    def stale_after(old: str, new: str) -> dict[str, list[str]]:
+        path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+        (edited,) = labs_of(maker, "tuned")
+        return {profile: stale_reasons(maker.project, edited, profile) for profile in ("quick", "full")}
+
+    # The quick profile's values are not an input of the full run, nor the full one's of the quick run.
+    assert stale_after("#         n: 2", "#         n: 3") == {"quick": ["parameters of profile 'quick' changed"], "full": []}
+    assert stale_after("#         n: 5", "#         n: 6") == {"quick": ["parameters of profile 'quick' changed"],
+                                                             "full": ["parameters of profile 'full' changed"]}
+    # The rest of the header, the code and the prose belong to every profile's run.
+    for old, new in (("title: A lab", "title: A lab, retitled"), ("# # A lab", "# # A lab, as read"),
+                     ("print(sum(range(n)))", "print(sum(range(n + 1)))")):
+        both = stale_after(old, new)
+        assert all("labs/tuned.py changed" in reasons for reasons in both.values()), (old, both)
 
 
 def test_force_reruns_fresh_labs(project):

@@ -65,22 +65,6 @@ def test_killed_worker_is_replaced_and_sampling_goes_on(workers):
     np.testing.assert_array_equal(ray.get(workers.remotes[0].get_weights.remote()), workers.local.get_weights())
 
 
-def test_hierarchical_groups_aggregate_their_workers(ray_session):
-    from distrl.hierarchical import HierarchicalWorkerSet
-
-    hws = HierarchicalWorkerSet(CONFIG, num_groups=2, group_size=2)
-    try:
-        hws.local.set_weights(np.full_like(hws.local.get_weights(), 0.25))
-        hws.broadcast_weights()
-        sampled = hws.sync_sample()
-        assert [s.worker for s in sampled] == [1, 2]
-        assert [len(s.batch) for s in sampled] == [100, 100]  # 2 workers x 2 envs x 25 steps
-        for s in sampled:
-            assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
-    finally:
-        hws.stop()
-
-
 def test_workers_on_a_simulated_two_node_cluster(two_nodes):
     two_nodes("""
         from distrl.policy import PolicyConfig

@@ -1,6 +1,7 @@
 """The run key: everything a lab's result depends on, and why a stored run is stale.
 
-A run's inputs: the lab's source, the profile's parameter values, the source of every
+A run's inputs: the lab's source (less the other profiles' values, `lab_digest`), the
+profile's parameter values, the source of every
 project module it imports, every data file it read and every folder it listed. The first
 three are known before running (imports found statically, `imports`); what any of its
 processes read, imported or listed is recorded while it runs (`tracking`) and added after.
@@ -11,6 +12,8 @@ not re-run unless asked.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 
 from studylog.labs.environment import versions
 from studylog.labs.imports import file_digest, imported_files
-from studylog.labs.lab import Lab
+from studylog.labs.lab import Lab, read_notebook
 from studylog.labs.store import Corrupt, load
 from studylog.labs.tracking import listing_digest
 from studylog.project import Project
@@ -29,7 +32,7 @@ class RunKey:
     """A run's inputs as digests, keyed by path relative to the project root. Stored with
     the run as its `inputs`; a run is fresh while `changes` finds nothing."""
 
-    lab: str  # sha256 of the lab's source
+    lab: str  # lab_digest of the lab's source
     profile: str
     parameters: dict[str, Any]  # the values the profile sets
     modules: dict[str, str]  # project modules imported: found statically, and recorded
@@ -41,7 +44,7 @@ class RunKey:
         """The inputs known before running."""
         source = project.root / lab.path
         modules = imported_files(source, project.source_roots)
-        return cls(file_digest(source), profile, lab.overrides(profile),
+        return cls(lab_digest(source), profile, lab.overrides(profile),
                    {project.rel(p).as_posix(): file_digest(p) for p in sorted(modules)})
 
     def with_reads(self, reads: dict[str, dict[str, str]]) -> RunKey:
@@ -62,7 +65,8 @@ class RunKey:
         """What differs between this (stored) key and the project now, in words."""
         now = RunKey.before_run(project, lab, self.profile)
         reasons = []
-        if self.lab != now.lab:
+        # Runs stored before `lab_digest` hold the whole file's sha256.
+        if self.lab not in (now.lab, file_digest(project.root / lab.path)):
             reasons.append(f"{lab.path.as_posix()} changed")
         if self.parameters != now.parameters:
             reasons.append(f"parameters of profile {self.profile!r} changed")
@@ -72,6 +76,23 @@ class RunKey:
         reasons += _compare("data file", self.data, _current(project, self.data, file_digest))
         reasons += _compare("folder", self.listings, _current(project, self.listings, listing_digest))
         return reasons
+
+
+def lab_digest(path: Path) -> str:
+    """sha256 of a lab's source as any one profile runs it: its Jupytext header without the
+    `profiles` table (the values of the profile that runs are the key's `parameters`), then
+    every line after the header. Retuning the quick profile leaves a published full run
+    fresh; every other edit, prose included (it is part of the published notebook), does not."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    header = dict(read_notebook(path).metadata)
+    if header.get("studylog"):
+        header["studylog"] = {k: v for k, v in header["studylog"].items() if k != "profiles"}
+    if lines and lines[0].rstrip() == "# ---":  # the body starts after the header's closing line
+        end = next((i for i, line in enumerate(lines[1:], start=1) if line.rstrip() == "# ---"), 0)
+        text = "".join(lines[end + 1:])
+    canonical = json.dumps(header, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{canonical}\n{text}".encode("utf-8")).hexdigest()
 
 
 def stale_reasons(project: Project, lab: Lab, profile: str) -> list[str]:
