@@ -147,6 +147,7 @@ def kill_actor(actor) -> None:
         time.sleep(0.05)
 
 
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have chosen the items
 def pytest_collection_modifyitems(session, config, items):
     """When the session checks the labs' quick runs, start them now, in the background, and
     move those checks to the end, so the runs overlap with everything else."""
