@@ -209,6 +209,23 @@ def test_the_feed_shows_titles_as_written(built):
     assert EVIL in titles and APOSTROPHE in titles, sorted(titles)
 
 
+@pytest.mark.parametrize("built", ["mkdocs"], indirect=True)
+def test_the_feeds_links_and_image_resolve_outside_the_site(built):
+    _, site = built
+    channel = ElementTree.parse(site / "feed_rss_created.xml").getroot().find("channel")
+    base = channel.findtext("link")
+    image = channel.findtext("image/url")
+    assert image.startswith(base) and (site / image.removeprefix(base)).is_file(), image
+    items = {item.findtext("title"): item for item in channel.iter("item")}
+    links = {title: re.findall(r'(?:href|src)="([^"]*)"', item.findtext("description")) for title, item in items.items()}
+    assert all(link.startswith(("http://", "https://")) for found in links.values() for link in found), links
+    # The lab card and the citation: absolute in the feed, relative on the page, the same target.
+    post = items["Reading RLlib"].findtext("link")
+    page = (site / post.removeprefix(base) / "index.html").read_text(encoding="utf-8")
+    assert f"{base}labs/ring/" in links["Reading RLlib"] and 'href="../../../../labs/ring/"' in page
+    assert any(link.startswith(f"{base}papers/liang2018/") for link in links["Cites a paper"]), links["Cites a paper"]
+
+
 def test_drafts_appear_nowhere(built):
     _, site = built
     for name, html in all_html(site).items():

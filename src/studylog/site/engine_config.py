@@ -234,7 +234,7 @@ def write_engine_config(project: Project, site_dir: Path, drafts: bool, engine: 
     """Write the effective configuration for `engine` and return its path."""
     defaults = studylog_defaults(project, site_dir, drafts)
     if engine == "mkdocs":
-        hooks = ("mkdocs_blog_posts.py", "mkdocs_blog_metadata.py", "mkdocs_feed_text.py", "mkdocs_serve_watch.py",
+        hooks = ("mkdocs_blog_posts.py", "mkdocs_blog_metadata.py", "mkdocs_feed.py", "mkdocs_serve_watch.py",
                  "mkdocs_serve_heap.py")
         defaults["hooks"] = [str(files("studylog.site") / "engine_hooks" / name) for name in hooks]
     if engine == "zensical":
