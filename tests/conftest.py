@@ -170,17 +170,13 @@ def kill_actor(actor) -> None:
 
 @pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have chosen the items
 def pytest_collection_modifyitems(session, config, items):
-    """The tests on the two-node cluster one after another, late, once the labs' quick runs
-    (below) have had the cores for a while, so that the cluster lives only while they run.
-    When the session checks those quick runs, start them now, in the background, and move
-    their checks to the very end, so the runs overlap with everything else."""
-    from test_real_labs import QUICK_RUNS_TEST, start_quick_runs
+    """The tests on the two-node cluster one after another, late, so that the cluster lives
+    only while they run, then the checks of the labs' quick runs, last."""
+    from test_real_labs import QUICK_RUNS_TEST
 
     checks = [item for item in items if item.nodeid.startswith(QUICK_RUNS_TEST)]
     on_two_nodes = [item for item in items if "two_nodes" in item.fixturenames]
     items[:] = [item for item in items if item not in checks and item not in on_two_nodes] + on_two_nodes + checks
-    if checks and not config.option.collectonly:
-        start_quick_runs()
 
 
 def pytest_unconfigure(config):

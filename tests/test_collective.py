@@ -28,6 +28,9 @@ def groups(ray_session):
     """One group per size, reused by every example (actors take a second to start)."""
     # 15 actors at a tenth of a CPU each fit the session's 2 CPUs (Ray would leave the rest unplaced).
     made = {n: CollectiveGroup(n, num_cpus_per_participant=0.1, timeout_s=30) for n in range(1, 6)}
+    # Every participant started before the first example: fifteen processes importing torch
+    # can take longer than one call's 35 s on a loaded machine.
+    ray.get([rank.__ray_ready__.remote() for group in made.values() for rank in group.ranks], timeout=600)
     yield made
     for group in made.values():
         group.stop()
