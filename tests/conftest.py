@@ -170,16 +170,7 @@ def kill_actor(actor) -> None:
 
 @pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have chosen the items
 def pytest_collection_modifyitems(session, config, items):
-    """The tests on the two-node cluster one after another, late, so that the cluster lives
-    only while they run, then the checks of the labs' quick runs, last."""
-    from test_real_labs import QUICK_RUNS_TEST
-
-    checks = [item for item in items if item.nodeid.startswith(QUICK_RUNS_TEST)]
+    """The tests on the two-node cluster one after another, at the end, so that the cluster
+    lives only while they run."""
     on_two_nodes = [item for item in items if "two_nodes" in item.fixturenames]
-    items[:] = [item for item in items if item not in checks and item not in on_two_nodes] + on_two_nodes + checks
-
-
-def pytest_unconfigure(config):
-    from test_real_labs import stop_quick_runs
-
-    stop_quick_runs()
+    items[:] = [item for item in items if item not in on_two_nodes] + on_two_nodes
