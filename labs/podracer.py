@@ -31,7 +31,7 @@
 #         repeats: 2
 #         seeds: [0]
 #         sizes: [1, 256]
-#         target: 150
+#         target: 100
 #     summary: Podracer's Anakin and Sebulba built on distrl, raced against gymnasium's vector
 #       environments, distrl's SyncSamples and the paper's own stack (JAX, gymnax) on two CPU
 #       cores, and Anakin's acting program timed on an H100.

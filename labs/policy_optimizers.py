@@ -24,7 +24,7 @@
 #         cap_s: 30
 #         references: [cleanrl]
 #         seeds: [0]
-#         target: 150
+#         target: 100
 #         variants: [ppo, ppo_local, ddppo, a2c, a3c, impala]
 #     summary: PPO, A3C, decentralized PPO and IMPALA composed from evaluators, a parameter
 #       server and all-reduce in about a hundred lines each, racing CleanRL and RLlib to solve

@@ -23,13 +23,13 @@
 #         target: 450
 #         throughput_s: 8
 #       quick:
-#         cap_s: 12
+#         cap_s: 8
 #         contenders: [dqn, apex, cleanrl]
 #         evaluators: [1, 2]
 #         rllib_cap_s: 12
 #         seeds: [0]
-#         target: 150
-#         throughput_s: 1.5
+#         target: 100
+#         throughput_s: 1.0
 #     summary: DQN and Ape-X composed from replay shards, ε-greedy evaluators and one learner,
 #       raced against a CleanRL-style DQN and RLlib's DQN on CartPole, with Ape-X's
 #       throughput from one to four evaluators.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -94,40 +97,80 @@ sys.stdin.read()
 cluster.shutdown()
 """
 
-ON_TWO_NODES = """
+# One driver for every body that runs on the two nodes: connecting and importing torch and
+# distrl cost 2.7 s a driver here. Each body runs in a namespace of its own, which is dropped
+# after it; the driver answers once what the body started has ended (every resource free
+# again), so no test finds another's actors in its way.
+TWO_NODE_DRIVER = """
+import contextlib, gc, io, json, sys, time, traceback
 import ray
-ray.init(address={address!r}, log_to_driver=False)
-try:
-{body}
-    print("two nodes ok")
-finally:
-    ray.shutdown()
+
+ray.init(address=sys.argv[1], log_to_driver=False)
+for line in sys.stdin:
+    output, namespace = io.StringIO(), {"ray": ray, "__name__": "__main__"}
+    try:
+        with contextlib.redirect_stdout(output):
+            exec(compile(json.loads(line), "<two-node body>", "exec"), namespace)
+        error = None
+    except BaseException:
+        error = traceback.format_exc()
+    namespace.clear()  # Ray keeps the body's remote classes, and through them this namespace
+    gc.collect()
+    deadline = time.monotonic() + 60
+    while ray.available_resources() != ray.cluster_resources() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if error is None and ray.available_resources() != ray.cluster_resources():
+        error = f"60 s after the body, not every resource is free: {ray.available_resources()}"
+    print(json.dumps({"error": error, "output": output.getvalue()[-2000:]}), flush=True)
 """
 
 
 class TwoNodes:
-    """Runs `body` (Python, with `ray` connected) as a driver of its own on one simulated
-    two-node cluster, so the session's local Ray stays untouched; fails with the driver's
-    output if the body does. The cluster starts at first use and stops at `close`: idle, its
-    nine processes keep 0.08 of a core busy (measured here), so the tests that use it run
-    one after another (`pytest_collection_modifyitems`) and it stops after the last."""
+    """Runs `body` (Python, with `ray` connected) in a driver of its own on one simulated
+    two-node cluster, so the session's local Ray stays untouched; fails with the body's
+    traceback if it raises. The cluster and the driver start at first use and stop at
+    `close`: idle, the cluster's nine processes keep 0.08 of a core busy (measured here), so
+    the tests that use it run one after another (`pytest_collection_modifyitems`) and it
+    stops after the last."""
 
     def __init__(self):
         self.env = {**os.environ, "RAY_ADDRESS": ""}
-        self.holder = None
-        self.address = ""
+        self.holder = self.driver = None
 
-    def __call__(self, body: str) -> None:
+    def __call__(self, body: str, timeout_s: float = 240) -> None:
         if self.holder is None:
             self.holder = subprocess.Popen([sys.executable, "-c", TWO_NODE_CLUSTER], stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE, text=True, env=self.env)
             self.address = self.holder.stdout.readline().strip()
             assert self.address, "the two-node cluster did not start"
-        script = ON_TWO_NODES.format(address=self.address, body=textwrap.indent(textwrap.dedent(body), "    "))
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=self.env)
-        assert "two nodes ok" in done.stdout, done.stdout[-2000:] + done.stderr[-4000:]
+        if self.driver is None:
+            self.log = tempfile.TemporaryFile("w+")
+            self.driver = subprocess.Popen([sys.executable, "-c", TWO_NODE_DRIVER, self.address], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env)
+        self.driver.stdin.write(json.dumps(textwrap.dedent(body)) + "\n")
+        self.driver.stdin.flush()
+        answered, _, _ = select.select([self.driver.stdout], [], [], timeout_s)
+        line = self.driver.stdout.readline() if answered else ""
+        result = json.loads(line) if line else {"error": f"the driver did not answer within {timeout_s} s", "output": ""}
+        if result["error"]:
+            self.log.seek(0)
+            log = self.log.read()[-4000:]
+            self._stop_driver()  # the next body starts from a driver of its own
+            pytest.fail(f"{result['error']}\n{result['output']}\n{log}", pytrace=False)
+
+    def _stop_driver(self) -> None:
+        if self.driver is not None:
+            self.driver.stdin.close()
+            try:
+                self.driver.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.driver.kill()
+                self.driver.wait()
+            self.log.close()
+            self.driver = None
 
     def close(self) -> None:
+        self._stop_driver()
         if self.holder is not None:
             self.holder.stdin.close()
             self.holder.wait(timeout=120)

@@ -164,9 +164,9 @@ def test_every_labs_kernel_is_shut_down_when_its_run_ends(maker):
 
 
 def test_a_cell_may_ask_for_a_longer_timeout(maker):
-    maker.lab("long", body="import time\ntime.sleep(4)")
-    maker.lab("long_allowed", source=lab_source(body="import time\ntime.sleep(4)").replace("# %%\nimport time", "# %% timeout_s=30\nimport time"))
-    outcomes = {o.lab: o.status for o in run_labs(maker.project, labs_of(maker, "long", "long_allowed"), cell_timeout_s=2)}
+    maker.lab("long", body="import time\ntime.sleep(2)")
+    maker.lab("long_allowed", source=lab_source(body="import time\ntime.sleep(2)").replace("# %%\nimport time", "# %% timeout_s=30\nimport time"))
+    outcomes = {o.lab: o.status for o in run_labs(maker.project, labs_of(maker, "long", "long_allowed"), cell_timeout_s=1)}
     assert outcomes == {"long": "timeout", "long_allowed": "ok"}
 
 

@@ -19,18 +19,18 @@ REQUIRED = {
     "parameter_server": {"ps_sync_equivalence_err", "ps_updates_per_s_1m_sync_2w_k1", "ps_async_staleness_mean_n2"},
     "allreduce": {"ring_busbw_64mb_n4", "ring_vs_gloo_64mb_n2", "ring_vs_gloo_64mb_n4", "ring_vs_memcpy_64mb_n4",
                   "small_latency_4kb_n4_us", "ring_vs_mpi_64mb_n4", "small_latency_vs_mpi_4kb_n4"},
-    # The quick profile races to a mean return of 150 (the full one to 450), without RLlib.
-    "policy_optimizers": {"ppo_time_to_150_s", "ppo_local_time_to_150_s", "ppo_vs_local_time_to_150",
-                          "ppo_vs_cleanrl_steps_to_150", "ppo_vs_cleanrl_time_to_150", "a2c_time_to_150_s",
-                          "a3c_time_to_150_s", "ddppo_time_to_150_s", "impala_time_to_150_s", "optimizer_loc_max"},
-    # Quick: N up to 256, one seed to 150, no second replica and no compiling.
+    # The quick profile races to a mean return of 100 (the full one to 450), without RLlib.
+    "policy_optimizers": {"ppo_time_to_100_s", "ppo_local_time_to_100_s", "ppo_vs_local_time_to_100",
+                          "ppo_vs_cleanrl_steps_to_100", "ppo_vs_cleanrl_time_to_100", "a2c_time_to_100_s",
+                          "a3c_time_to_100_s", "ddppo_time_to_100_s", "impala_time_to_100_s", "optimizer_loc_max"},
+    # Quick: N up to 256, one seed to 100, no second replica and no compiling.
     "podracer": {"anakin_steps_per_s_n256", "anakin_vs_gymnasium_steps_n256", "anakin_vs_gymnasium_vector_n256",
-                 "anakin_vs_jax_steps_n256", "anakin_gpu_steps_per_s", "anakin_ppo_time_to_150_s",
-                 "anakin_vs_syncsamples_time_to_150", "anakin_vs_jax_time_to_150", "sebulba_vs_sync_throughput",
+                 "anakin_vs_jax_steps_n256", "anakin_gpu_steps_per_s", "anakin_ppo_time_to_100_s",
+                 "anakin_vs_syncsamples_time_to_100", "anakin_vs_jax_time_to_100", "sebulba_vs_sync_throughput",
                  "sebulba_policy_lag_mean"},
-    # Quick: one seed to a greedy 150 without RLlib (Ape-X's slow start may miss it in the 12 s
+    # Quick: one seed to a greedy 100 without RLlib (Ape-X's slow start may miss it in the 8 s
     # cap, so its time is not required), throughput with one and two evaluators.
-    "replay": {"apex_loc", "dqn_time_to_150_s", "cleanrl_time_to_150_s", "apex_frames_scaling_2",
+    "replay": {"apex_loc", "dqn_time_to_100_s", "cleanrl_time_to_100_s", "apex_frames_scaling_2",
                "apex_frames_scaling_2_cpu_bound", "apex_updates_per_s", "apex_model_ceiling_frames_per_s"},
 }
 

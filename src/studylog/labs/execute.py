@@ -32,6 +32,7 @@ from studylog.labs.tracking import child_environment, read_record
 INJECTED_TAG = "injected-parameters"
 DEFAULT_CELL_TIMEOUT_S = 600
 KERNEL = "studylog-python"
+KERNEL_STOP_WAIT_S = 1.0  # how long a kernel asked to stop may take before it is killed
 LOG_TAIL_LINES = 40  # of a kernel's own output, kept with a run whose kernel died
 
 
@@ -67,7 +68,13 @@ def kernel_manager(folder: Path) -> AsyncKernelManager:
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "studylog", "language": "python"}),
                                       encoding="utf-8")
-    return AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
+    manager = AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]))
+    # Asked to stop, ipykernel SIGTERMs its children and waits until none is left, counting
+    # the ones that died but were never reaped: a kernel that started Ray and did not stop it
+    # took 18 s to exit, and jupyter_client killed its process group after its 5 s default.
+    # Every cell has run and reported by then, so the kill comes after one second.
+    manager.shutdown_wait_time = KERNEL_STOP_WAIT_S
+    return manager
 
 
 def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S, on_cell=None) -> Execution:
