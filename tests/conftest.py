@@ -149,8 +149,9 @@ class TwoNodes:
                                            stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env)
         self.driver.stdin.write(json.dumps(textwrap.dedent(body)) + "\n")
         self.driver.stdin.flush()
-        answered, _, _ = select.select([self.driver.stdout], [], [], timeout_s)
-        line = self.driver.stdout.readline() if answered else ""
+        answer = select.poll()  # not select(): a long session's descriptors pass its limit of 1024
+        answer.register(self.driver.stdout, select.POLLIN)
+        line = self.driver.stdout.readline() if answer.poll(timeout_s * 1000) else ""
         result = json.loads(line) if line else {"error": f"the driver did not answer within {timeout_s} s", "output": ""}
         if result["error"]:
             self.log.seek(0)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -161,6 +162,17 @@ def test_every_labs_kernel_is_shut_down_when_its_run_ends(maker):
     for pid in kernels:  # gone, and reaped: a zombie would still answer signal 0
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_kernels_children_stop_with_it_even_if_they_ignore_sigterm(maker):
+    # Like Ray's processes, which outlive ipykernel's SIGTERM for many seconds: the kernel is
+    # killed with its process group once its short wait to stop is over.
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+    maker.lab("spawns", body=f"import subprocess, sys\nchild = subprocess.Popen([sys.executable, '-c', {stubborn!r}])\n"
+                             "open('child.pid', 'w').write(str(child.pid))")
+    assert run(maker, "spawns") == {"spawns": "ok"}
+    stat = Path(f"/proc/{(maker.root / 'child.pid').read_text()}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # gone, or dead and unreaped
 
 
 def test_a_cell_may_ask_for_a_longer_timeout(maker):
