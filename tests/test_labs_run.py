@@ -164,6 +164,15 @@ def test_every_labs_kernel_is_shut_down_when_its_run_ends(maker):
             os.kill(pid, 0)
 
 
+def test_running_labs_leaves_no_descriptor_open(maker):
+    # A long-lived studylog (serve, or a run of many labs) must not leak a kernel's channels.
+    maker.lab("tiny")
+    run(maker, "tiny", force=True)  # what is made once per process (an event loop, a zmq context)
+    before = len(os.listdir("/proc/self/fd"))
+    assert run(maker, "tiny", force=True) == run(maker, "tiny", force=True) == {"tiny": "ok"}
+    assert len(os.listdir("/proc/self/fd")) <= before
+
+
 def test_a_kernels_children_stop_with_it_even_if_they_ignore_sigterm(maker):
     # Like Ray's processes, which outlive ipykernel's SIGTERM for many seconds: the kernel is
     # killed with its process group once its short wait to stop is over.
