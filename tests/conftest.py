@@ -98,9 +98,9 @@ cluster.shutdown()
 """
 
 # One driver for every body that runs on the two nodes: connecting and importing torch and
-# distrl cost 2.7 s a driver here. Each body runs in a namespace of its own, which is dropped
-# after it; the driver answers once what the body started has ended (every resource free
-# again), so no test finds another's actors in its way.
+# distrl cost 2.7 s a driver here. Each body runs in a namespace of its own, cleared after
+# it; the driver answers once what the body started has ended (every resource free again),
+# so no test finds another's actors in its way.
 TWO_NODE_DRIVER = """
 import contextlib, gc, io, json, sys, time, traceback
 import ray
@@ -126,12 +126,12 @@ for line in sys.stdin:
 
 
 class TwoNodes:
-    """Runs `body` (Python, with `ray` connected) in a driver of its own on one simulated
-    two-node cluster, so the session's local Ray stays untouched; fails with the body's
-    traceback if it raises. The cluster and the driver start at first use and stop at
-    `close`: idle, the cluster's nine processes keep 0.08 of a core busy (measured here), so
-    the tests that use it run one after another (`pytest_collection_modifyitems`) and it
-    stops after the last."""
+    """Runs `body` (Python, with `ray` connected) in the driver of one simulated two-node
+    cluster, a process apart from the session's local Ray; fails with the body's traceback
+    if it raises, and the next body gets a new driver. Cluster and driver start at first
+    use and stop at `close`: idle, the cluster's nine processes keep 0.08 of a core busy
+    (measured here), so the tests that use it run one after another
+    (`pytest_collection_modifyitems`) and it stops after the last."""
 
     def __init__(self):
         self.env = {**os.environ, "RAY_ADDRESS": ""}

@@ -41,10 +41,10 @@ def test_every_lab_is_listed_here():
 
 @pytest.fixture(scope="module")
 def quick_runs():
-    """Every lab's quick profile, two at a time: a lab spends much of its run waiting (actors
-    starting, kernels importing), so two share the two cores (160 s against 230 s one at a
-    time, measured here). The one time bound inside, the optimizer race's 30 s cap per
-    contender, keeps its room: the slowest contender (DD-PPO) took 8.8 s with the cores shared."""
+    """Every lab's quick profile, two at a time: a lab spends part of its run waiting (actors
+    starting, kernels importing), so two share the two cores (227 s against about 300 s one
+    at a time, measured here the same hour). The time bounds inside keep their room: the
+    optimizer race's slowest contender (DD-PPO) took 4.3 s of its 30 s cap alone."""
     # Quick runs go to the git-ignored cache; the published full results are not touched.
     project = Project.at(ROOT)
     labs = [lab for lab in check_project(project).labs if lab.name in REQUIRED]
