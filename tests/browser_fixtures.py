@@ -113,8 +113,12 @@ class Watched:
     def __init__(self, browser, width=1280, height=800):
         self.context = browser.new_context(viewport={"width": width, "height": height})
         self.outside, self.errors, self.dialogs = [], [], []
+        self.pending = set()  # requests started and not yet answered
         self.context.route("**/*", self._route)
         self.page = self.context.new_page()
+        self.page.on("request", lambda r: self.pending.add(r))
+        self.page.on("requestfinished", lambda r: self.pending.discard(r))
+        self.page.on("requestfailed", lambda r: self.pending.discard(r))
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
@@ -127,8 +131,15 @@ class Watched:
             route.abort()
 
     def open(self, url):
-        response = self.page.goto(url, wait_until="networkidle")
+        # Loaded, and every request made so far answered: what networkidle waits for, without
+        # its fixed half second of quiet (about 60 pages open in the browser tests).
+        response = self.page.goto(url, wait_until="load")
         assert response.status == 200, url
+        for _ in range(500):
+            if not self.pending:
+                break
+            self.page.wait_for_timeout(20)
+        assert not self.pending, f"requests still unanswered 10 s after load: {[r.url for r in self.pending]}"
         return self.page
 
     def close(self):

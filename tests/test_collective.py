@@ -138,8 +138,8 @@ def test_bad_requests_are_refused_clearly(groups):
 
 @pytest.mark.parametrize("algorithm", ["naive", "tree", "ring"])
 def test_a_dead_participant_fails_the_call_naming_its_rank(ray_session, algorithm):
-    group = CollectiveGroup(4, num_cpus_per_participant=0.1, timeout_s=10)
-    group.set_buffers([np.ones(1_000_000, np.float32)] * 4)
+    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10)  # rank 2: a leaf of the tree
+    group.set_buffers([np.ones(1_000_000, np.float32)] * 3)
     group.allreduce("sum", algorithm)
     kill_actor(group.ranks[2])
     start = time.monotonic()
@@ -150,8 +150,8 @@ def test_a_dead_participant_fails_the_call_naming_its_rank(ray_session, algorith
 
 
 def test_a_participant_dying_mid_ring_fails_the_others_in_bounded_time(ray_session):
-    group = CollectiveGroup(4, num_cpus_per_participant=0.1, timeout_s=10)
-    group.set_buffers([np.ones(32_000_000, np.float32)] * 4)  # 128 MB: the ring takes a while
+    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10)
+    group.set_buffers([np.ones(32_000_000, np.float32)] * 3)  # 128 MB: the ring takes a while
     killer = threading.Timer(0.05, ray.kill, args=(group.ranks[1],))
     start = time.monotonic()
     killer.start()

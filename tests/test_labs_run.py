@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from conftest import lab_source
 from studylog.logs.check import check_project
 from studylog.cli import main
-from studylog.labs.runner import run_labs
+from studylog.labs import runner
+from studylog.labs.runner import Outcome, run_labs
 from studylog.labs.key import stale_reasons
-from studylog.labs.store import load
+from studylog.labs.store import load, save
 
 PLOTS = (
     "import matplotlib\nimport matplotlib.pyplot as plt\nfrom studylog import record\n"
@@ -150,13 +151,34 @@ def test_failing_hanging_and_dying_labs_are_reported_and_others_run(maker):
     assert load(maker.project, "raises", "quick") is None
 
 
+def test_labs_run_several_at_once_start_longest_first(maker, monkeypatch):
+    # Expected: the last run of the profile (quick), else the published one (full), else 0.
+    durations = {("mid", "full"): 20.0, ("long", "quick"): 5.0, ("long", "full"): 1.0, ("short", "quick"): 2.0}
+    for (name, profile), seconds in durations.items():
+        maker.lab(name)
+        save(maker.project, {"lab": name, "profile": profile, "status": "ok", "duration_s": seconds}, "{}")
+    maker.lab("unknown")
+    started = []
+
+    def fake_run(project, lab, *rest):
+        started.append(lab.name)
+        time.sleep(0.05)  # the first two start before either ends
+        return Outcome(lab.name, "ok")
+
+    monkeypatch.setattr(runner, "_run_one", fake_run)
+    labs = labs_of(maker, "short", "unknown", "long", "mid")
+    outcomes = run_labs(maker.project, labs, profile="quick", force=True, jobs=2)
+    assert [o.lab for o in outcomes] == ["short", "unknown", "long", "mid"]  # in the order given
+    assert set(started[:2]) == {"mid", "long"} and started[2:] == ["short", "unknown"]
+
+
 def test_every_labs_kernel_is_shut_down_when_its_run_ends(maker):
     (maker.root / "pids").mkdir()
     mark = "import os\nopen(f'pids/{os.getpid()}', 'w').close()\n"
     maker.lab("ends", body=mark + "print('done')")
     maker.lab("raises", body=mark + "raise ValueError('boom')")
     maker.lab("hangs", body=mark + "import time\ntime.sleep(60)")
-    assert run(maker, "ends", "raises", "hangs", cell_timeout_s=3) == {"ends": "ok", "raises": "failed", "hangs": "timeout"}
+    assert run(maker, "ends", "raises", "hangs", cell_timeout_s=3, jobs=3) == {"ends": "ok", "raises": "failed", "hangs": "timeout"}
     kernels = [int(p.name) for p in (maker.root / "pids").iterdir()]
     assert len(kernels) == 3
     for pid in kernels:  # gone, and reaped: a zombie would still answer signal 0
@@ -187,7 +209,7 @@ def test_a_kernels_children_stop_with_it_even_if_they_ignore_sigterm(maker):
 def test_a_cell_may_ask_for_a_longer_timeout(maker):
     maker.lab("long", body="import time\ntime.sleep(2)")
     maker.lab("long_allowed", source=lab_source(body="import time\ntime.sleep(2)").replace("# %%\nimport time", "# %% timeout_s=30\nimport time"))
-    outcomes = {o.lab: o.status for o in run_labs(maker.project, labs_of(maker, "long", "long_allowed"), cell_timeout_s=1)}
+    outcomes = {o.lab: o.status for o in run_labs(maker.project, labs_of(maker, "long", "long_allowed"), cell_timeout_s=1, jobs=2)}
     assert outcomes == {"long": "timeout", "long_allowed": "ok"}
 
 

@@ -74,7 +74,26 @@ def run_labs(
         return outcome
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, labs))
+        # The longest first, so that N at once end close together (a long lab started last
+        # runs alone at the end); outcomes are returned in the order given.
+        order = range(len(labs))
+        if jobs > 1:
+            order = sorted(order, key=lambda i: -_expected_duration(project, labs[i], profile))
+        futures = {i: pool.submit(one, labs[i]) for i in order}
+        return [futures[i].result() for i in range(len(labs))]
+
+
+def _expected_duration(project: Project, lab: Lab, profile: str) -> float:
+    """How long `lab`'s last stored run of `profile` took, else its published full run (a
+    fresh clone has only those), else 0."""
+    for candidate in dict.fromkeys((profile, "full")):
+        try:
+            stored = load(project, lab.name, candidate)
+        except Corrupt:
+            stored = None
+        if stored is not None:
+            return float(stored.record.get("duration_s", 0.0))
+    return 0.0
 
 
 def _run_one(project, lab, profile, reasons, environment, cell_timeout_s, tolerance, lock, progress) -> Outcome:
