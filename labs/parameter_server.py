@@ -454,14 +454,20 @@ PHASES = {"task:deserialize_arguments": "read (deserialize)", "task:execute": "c
           "task:store_outputs": "write (serialize)"}
 
 
-def phase_times(run, probe_updates=5):
-    """Seconds per update in each phase, for servers and workers (summed over actors)."""
-    run(2)
-    time.sleep(1.0)
+def phase_times(run, tasks, probe_updates=5):
+    """Seconds per update in each phase, for servers and workers (summed over actors).
+    `tasks(updates)`: how many actor tasks `run(updates)` submits."""
+    run(2)  # every task of it has ended when it returns, so its events start before `start`
     start = time.time()
     run(probe_updates)
-    time.sleep(3.0)  # task events reach the timeline asynchronously
-    events = [e for e in ray.timeline() if e.get("ts", 0) / 1e6 >= start]
+    # Workers report task events to the timeline every second or so: wait until all are in.
+    deadline = time.monotonic() + 30
+    while True:
+        events = [e for e in ray.timeline() if e.get("ts", 0) / 1e6 >= start]
+        if sum(e.get("name") == "task:execute" for e in events) >= tasks(probe_updates):
+            break
+        assert time.monotonic() < deadline, "the probe's task events did not reach the timeline in 30 s"
+        time.sleep(0.2)
     # The phases carry only the process (tid) they ran in; the task events name the actor class.
     role = {e["tid"]: "server" if "ParameterServer" in e["cat"] else "worker" for e in events if e.get("cat", "").startswith("task::")}
     spent = defaultdict(float)
@@ -472,9 +478,18 @@ def phase_times(run, probe_updates=5):
 
 
 workers = pool[:n2]  # the largest model's, from the throughput runs
-profiles = {"distrl, K = 1": phase_times(partial(distrl_sync, servers[1], workers)),
-            "docs": phase_times(partial(docs_sync, docs, workers)),
-            "docs, numpy weights": phase_times(partial(docs_sync, docs_numpy, workers, compute="compute_gradients_numpy"))}
+
+
+def one_server(updates):
+    """The tasks a run on one server process submits: a pull first, then per update one
+    gradient per worker and one apply."""
+    return 1 + updates * (len(workers) + 1)
+
+
+profiles = {"distrl, K = 1": phase_times(partial(distrl_sync, servers[1], workers), one_server),
+            "docs": phase_times(partial(docs_sync, docs, workers), one_server),
+            "docs, numpy weights": phase_times(partial(docs_sync, docs_numpy, workers, compute="compute_gradients_numpy"),
+                                               one_server)}
 for actor in [docs, docs_numpy] + pool:
     ray.kill(actor)
 for server in servers.values():
