@@ -29,6 +29,7 @@
 #         fragment: 500
 #         group_size: 2
 #         heavy_hidden: 512
+#         slow_step_ms: 1.0
 #         num_groups: 2
 #         repeats: 11
 #         step_delay_ms: 2.0
@@ -55,6 +56,7 @@
 #         fragment: 100
 #         group_size: 2
 #         heavy_hidden: 0
+#         slow_step_ms: 0
 #         num_groups: 1
 #         repeats: 1
 #         step_delay_ms: 1.0
@@ -130,6 +132,7 @@ num_groups = 2  # sub-drivers in the hierarchical set
 group_size = 2  # evaluators under each sub-driver
 broadcast_sizes = [10_000, 100_000, 1_000_000, 10_000_000]  # model sizes (parameters) for the broadcast
 heavy_hidden = 512  # hidden width of the "heavy" policy, where inference dominates (0: skip it)
+slow_step_ms = 1.0  # the time a slow environment adds to every step, for TorchRL against distrl (0: skip it)
 
 # %%
 import itertools
@@ -472,11 +475,158 @@ def rllib_sample():
     assert sum(steps) >= 2 * fragment, steps
 
 
-versus = side_by_side({"distrl": (pair.sync_sample, 2 * fragment), "rllib": (rllib_sample, 2 * fragment)})
+
+# %% [markdown]
+# ## The second reference: TorchRL's collectors, same settings
+#
+# TorchRL [@bou2024] is the other attempt to make RL in PyTorch modular. Its *collectors*
+# take an environment constructor and a policy (a module reading and writing a TensorDict)
+# and return batches of `frames_per_batch` steps. Four of them, each with one CartPole per
+# worker, 2·`fragment` steps per call, and as its policy the actor half of distrl's network
+# (the same 64x64 tanh MLP, initialised alike) sampling its action from a `Categorical`:
+#
+# - `Collector`: in the lab's own process, the counterpart of distrl's local evaluator;
+# - `MultiSyncCollector` with 2 worker processes, each collecting half of every batch;
+# - `MultiAsyncCollector` with 2 workers, a call taking the first two half-batches to arrive.
+#   A worker starts its next batch as soon as its last is taken, so a turn ends with both
+#   workers busy: as with distrl's asynchronous turns, that work is left to finish outside
+#   the clock (the harness waits twice a half-batch's time) and those batches, ready when
+#   the next turn starts, are taken and not counted;
+# - `RayCollector` with 2 Ray actors each running a `Collector`, gathered synchronously.
+#
+# They are timed in turns with distrl's two evaluators (sync and async) and RLlib's two env
+# runners. distrl's evaluator also computes V(s) at every step (the critic's head), which
+# TorchRL's collectors leave to the loss: the network work per step favours TorchRL.
+
+# %%
+import functools
+
+import gymnasium as gym
+import torch
+import torchrl
+from tensordict.nn import TensorDictModule
+from torch.distributions import Categorical
+from torchrl.collectors import Collector, MultiAsyncCollector, MultiSyncCollector
+from torchrl.collectors.distributed import RayCollector
+from torchrl.envs import GymWrapper
+from torchrl.modules import ProbabilisticActor
+
+from distrl.policy import ActorCritic
+
+
+def torchrl_env(delay_s=0.0):
+    """CartPole-v1 for TorchRL, its actions as indices (as distrl's); delayed by StepDelay."""
+    env = gym.make("CartPole-v1")
+    return GymWrapper(StepDelay(env, delay_s) if delay_s else env, categorical_action_encoding=True)
+
+
+# A multi-process collector sets this process's torch threads to the cores left beside its
+# workers (here 1); the sections after this one get the lab's setting back.
+torch_threads = torch.get_num_threads()
+torch.manual_seed(LIGHT.policy.seed)  # as distrl's Policy seeds its network
+actor = ActorCritic(4, 2, LIGHT.policy.hidden).actor
+torchrl_policy = ProbabilisticActor(TensorDictModule(actor, in_keys=["observation"], out_keys=["logits"]),
+                                    in_keys=["logits"], distribution_class=Categorical, return_log_prob=True)
+SINGLE, TWO = "TorchRL Collector", ("TorchRL MultiSync x2", "TorchRL MultiAsync x2", "TorchRL RayCollector x2")
+
+
+class TorchRLContenders:
+    """TorchRL's four collectors on `make_env`, each returning `steps` env steps per call,
+    as side_by_side's calls; `settle` lets MultiAsync's workers finish what they started."""
+
+    def __init__(self, make_env, steps):
+        self.collectors = {
+            SINGLE: Collector(make_env, torchrl_policy, frames_per_batch=steps, total_frames=-1),
+            TWO[0]: MultiSyncCollector([make_env] * 2, torchrl_policy, frames_per_batch=steps, total_frames=-1),
+            TWO[1]: MultiAsyncCollector([make_env] * 2, torchrl_policy, frames_per_batch=steps // 2, total_frames=-1),
+            # (total_frames=-1, "forever", makes this one yield nothing in 0.14.1)
+            TWO[2]: RayCollector([make_env] * 2, torchrl_policy, frames_per_batch=steps, total_frames=10**15, sync=True,
+                                 remote_configs={"num_cpus": cluster.ACTOR_CPUS, "num_gpus": 0}),
+        }
+        self.batches = {name: iter(c) for name, c in self.collectors.items()}
+        self.steps, self.in_flight = steps, False
+        call = {name: functools.partial(self.take, name, 1) for name in (SINGLE, TWO[0], TWO[2])}
+        self.calls = {name: (fn, steps) for name, fn in call.items()} | {TWO[1]: (self.take_async, steps)}
+        self.take(TWO[0], 3)
+        start = time.perf_counter()
+        self.take(TWO[0], 3)
+        self.half_batch_s = (time.perf_counter() - start) / 3  # each worker's half, at once
+
+    def take(self, name, count):
+        for _ in range(count):
+            batch = next(self.batches[name])
+        assert batch.numel() == (self.steps // 2 if name == TWO[1] else self.steps), batch.numel()
+
+    def take_async(self):
+        if self.in_flight:
+            self.take(TWO[1], 2)  # last turn's, finished outside the clock: not counted
+        self.take(TWO[1], 2)
+        self.in_flight = True
+
+    def settle(self):
+        if self.in_flight:
+            time.sleep(2 * self.half_batch_s)
+
+    def shutdown(self):
+        for collector in self.collectors.values():
+            collector.shutdown()
+
+
+def best_of_two(rates):
+    """The TorchRL 2-worker collector with the highest median rate."""
+    return max(TWO, key=lambda name: np.median(rates[name].rate))
+
+
+torchrl_fast = TorchRLContenders(torchrl_env, 2 * fragment)
+distrl_async, distrl_settle = async_turn(pair, 2)
+versus = side_by_side({"distrl sync x2": (pair.sync_sample, 2 * fragment), "distrl async x2": (distrl_async, 2 * fragment),
+                       "RLlib x2": (rllib_sample, 2 * fragment)} | torchrl_fast.calls,
+                      lambda: (distrl_settle(), torchrl_fast.settle()))
+torchrl_fast.shutdown()
 algo.stop()
 pair.stop()
-print(f"RLlib {ray.__version__}, 2 env runners: {spread(versus['rllib'].rate)} steps/s; "
-      f"distrl sync 2: {spread(versus['distrl'].rate)} steps/s")
+torch.set_num_threads(torch_threads)
+best = best_of_two(versus)
+print(f"CartPole-v1, 2·{fragment} steps per call; env steps/s, median [IQR] over {repeats} rounds "
+      f"(RLlib {ray.__version__}, TorchRL {torchrl.__version__})")
+for name, timed in versus.items():
+    print(f"  {name:26s} {spread(timed.rate):>22s}   distrl sync x2 / this: "
+          f"{spread(versus['distrl sync x2'].rate / timed.rate, digits=2)}")
+print(f"TorchRL's fastest with 2 workers: {best}")
+
+# %% [markdown]
+# ### When the environment is slow
+#
+# distrl's evaluators and TorchRL's four collectors again, but every environment step now
+# takes `slow_step_ms` longer (`StepDelay`, which sleeps): far more than either framework's
+# own work per step, the case multi-process collection is for. Each framework's 2-worker
+# collection is set against its own one process (distrl's local evaluator, TorchRL's
+# `Collector`), so the ratio is its speed-up on two workers, 2 at best. A worker takes
+# `fragment` / 5 steps per call (100 ms of sleeping at 500). The quick profile leaves this
+# section out.
+
+# %%
+slow = {}
+if slow_step_ms:
+    slow_s, slow_fragment = slow_step_ms / 1000, max(fragment // 5, 10)
+    SLOW = replace(LIGHT, fragment_length=slow_fragment, env_kwargs={"wrappers": [StepDelay]})
+    slow_pair = WorkerSet(SLOW, num_workers=2, num_cpus_per_worker=cluster.ACTOR_CPUS)
+    set_step_delay(slow_pair.remotes, [slow_s, slow_s])
+    slow_pair.local.env.set_attr("delay_s", slow_s)
+    torchrl_slow = TorchRLContenders(functools.partial(torchrl_env, slow_s), 2 * slow_fragment)
+    slow = side_by_side({"distrl, 1 process": (slow_pair.local.sample, slow_fragment),
+                         "distrl sync x2": (slow_pair.sync_sample, 2 * slow_fragment)} | torchrl_slow.calls,
+                        torchrl_slow.settle)
+    torchrl_slow.shutdown()
+    slow_pair.stop()
+    torch.set_num_threads(torch_threads)
+    slow_best = best_of_two(slow)
+    print(f"CartPole-v1 + {slow_step_ms:g} ms per step, 2·{slow_fragment} steps per call (1 process: {slow_fragment}); "
+          f"env steps/s, median [IQR]")
+    for name, timed in slow.items():
+        print(f"  {name:26s} {spread(timed.rate):>22s}")
+    print(f"2 workers / 1 process: distrl {spread(slow['distrl sync x2'].rate / slow['distrl, 1 process'].rate, digits=2)}, "
+          f"TorchRL ({slow_best}) {spread(slow[slow_best].rate / slow[SINGLE].rate, digits=2)}")
 
 # %% [markdown]
 # ## Where one step's time goes
@@ -486,9 +636,11 @@ print(f"RLlib {ray.__version__}, 2 env runners: {spread(versus['rllib'].rate)} s
 # one forward pass of both heads at batch size 1 (V(s') of one step is V(s) of the next, so it
 # is not computed twice), a Gumbel-max draw of the action, and the vector env's step; we time
 # those parts alone and call the rest bookkeeping. RLlib's env runner runs the same env and
-# network through its connector pipelines, episode objects and metrics; a profile of one
-# runner in this process, with each builtin's time charged to the package that called it,
-# shows where its time per step goes.
+# network through its connector pipelines, episode objects and metrics, and TorchRL's
+# `Collector` writes every step into TensorDicts, through its policy's TensorDict modules
+# and its environment's specs; a profile of one runner and of one collector in this
+# process, with each builtin's time charged to the package that called it, shows where
+# each one's time per step goes.
 
 # %%
 import cProfile
@@ -505,18 +657,44 @@ def per_step_us(fn, calls=2000):
 
 
 def package(path):
-    """A profile entry's file as a package: rllib's two levels deep, others by top name."""
+    """A profile entry's file as a package: rllib's, torchrl's and tensordict's two levels
+    deep, others by top name."""
     if "site-packages/" not in path:
         return "python" if path.startswith(("/", "<")) else path
     parts = path.split("site-packages/")[1].split("/")
-    return "/".join(parts[1:3]) if parts[:2] == ["ray", "rllib"] else parts[0].removesuffix(".py")
+    if parts[:2] == ["ray", "rllib"]:
+        return "/".join(parts[1:3])
+    if parts[0] in ("torchrl", "tensordict"):
+        return "/".join(parts[:2]).removesuffix(".py")
+    return parts[0].removesuffix(".py")
+
+
+def profile_by_package(fn, total_us):
+    """`total_us` per step split over the packages `fn`'s profile spends its time in: the
+    six largest, and the rest as "other"."""
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    by_package = Counter()
+    for (path, _, _), (_, _, own, _, callers) in pstats.Stats(profiler).stats.items():
+        if path != "~":
+            by_package[package(path)] += own
+        else:  # a builtin (torch's C++ ops among them): charge each caller its share
+            for (caller_path, _, _), (_, _, share, _) in callers.items():
+                by_package[package(caller_path)] += share
+    profiled = sum(by_package.values())
+    parts = {name: total_us * t / profiled for name, t in by_package.most_common(6)}
+    parts["other"] = total_us - sum(parts.values())
+    return parts
 
 
 probe = RolloutWorker(LIGHT)
 local_algo = rllib_config.copy(copy_frozen=False).env_runners(num_env_runners=0).build_algo()
 runner = local_algo.env_runner
-one_process = side_by_side({"distrl": (probe.sample, fragment), "rllib": (lambda: runner.sample(num_timesteps=fragment), fragment)})
-distrl_total, rllib_total = (1e6 / np.median(one_process[key].rate) for key in ("distrl", "rllib"))
+local_collector = Collector(torchrl_env, torchrl_policy, frames_per_batch=fragment, total_frames=-1)
+local_batches = iter(local_collector)
+one_process = side_by_side({"distrl": (probe.sample, fragment), "rllib": (lambda: runner.sample(num_timesteps=fragment), fragment),
+                            "torchrl": (lambda: next(local_batches), fragment)})
+distrl_total, rllib_total, torchrl_total = (1e6 / np.median(one_process[key].rate) for key in ("distrl", "rllib", "torchrl"))
 
 one_obs = probe.obs.copy()
 probe_actions = probe.policy.compute_actions(one_obs)[0]
@@ -526,22 +704,15 @@ distrl_parts = {
 }
 distrl_parts["bookkeeping"] = max(distrl_total - sum(distrl_parts.values()), 0.0)
 
-profiler = cProfile.Profile()
-profiler.runcall(runner.sample, num_timesteps=4 * fragment)
-by_package = Counter()
-for (path, _, _), (_, _, own, _, callers) in pstats.Stats(profiler).stats.items():
-    if path != "~":
-        by_package[package(path)] += own
-    else:  # a builtin (torch's C++ ops among them): charge each caller its share
-        for (caller_path, _, _), (_, _, share, _) in callers.items():
-            by_package[package(caller_path)] += share
+rllib_parts = profile_by_package(lambda: runner.sample(num_timesteps=4 * fragment), rllib_total)
+torchrl_parts = profile_by_package(lambda: [next(local_batches) for _ in range(4)], torchrl_total)
 local_algo.stop()
-profiled = sum(by_package.values())
-rllib_parts = {name: rllib_total * t / profiled for name, t in by_package.most_common(6)}
-rllib_parts["other"] = rllib_total - sum(rllib_parts.values())
+local_collector.shutdown()
 print(f"us per step in one process, median [IQR]: distrl {spread(1e6 / one_process['distrl'].rate)}; "
-      f"RLlib {ray.__version__} {spread(1e6 / one_process['rllib'].rate)}")
-for name, parts in (("distrl", distrl_parts), ("RLlib", rllib_parts)):
+      f"RLlib {ray.__version__} {spread(1e6 / one_process['rllib'].rate)}; "
+      f"TorchRL {torchrl.__version__} {spread(1e6 / one_process['torchrl'].rate)}")
+step_parts = {"distrl": distrl_parts, "RLlib": rllib_parts, "TorchRL": torchrl_parts}
+for name, parts in step_parts.items():
     print(name, ", ".join(f"{k} {v:.0f} us" for k, v in parts.items()))
 
 # %% [markdown]
@@ -589,7 +760,7 @@ for label, times in broadcast.items():
 #
 # Markers are medians over the rounds, bars the interquartile range; dashed lines are models.
 
-# %% fig-cap="Top: synchronous sampling throughput against evaluators (RLlib dashed); throughput against the steps a call asks for, B, with the fitted lines; asynchronous and synchronous driving with one evaluator k times slower, measured and modelled. Bottom: parallel efficiency; broadcasting weights through one object-store entry or a copy per worker; where one env step's time goes, distrl against RLlib."
+# %% fig-cap="Top: synchronous sampling throughput against evaluators (RLlib's 2 runners dashed, TorchRL's fastest 2-worker collector dotted); throughput against the steps a call asks for, B, with the fitted lines; asynchronous and synchronous driving with one evaluator k times slower, measured and modelled. Bottom: parallel efficiency; broadcasting weights through one object-store entry or a copy per worker; where one env step's time goes in one process, distrl, RLlib and TorchRL."
 fig, axes = plt.subplots(2, 3, figsize=(17, 8))
 for name in configs:
     rates = sweep[name, fragment]
@@ -598,7 +769,8 @@ for name in configs:
                        (axes[1, 0], [rates[n].rate / (n * rates[1].rate) for n in ns])):
         medians, bars = zip(*map(quartiles, values))
         ax.errorbar(ns, medians, yerr=np.transpose(bars), marker="o", capsize=3, label=name)
-axes[0, 0].axhline(np.median(versus["rllib"].rate), color="grey", ls="--", label="RLlib, 2 runners (64x64)")
+axes[0, 0].axhline(np.median(versus["RLlib x2"].rate), color="grey", ls="--", label="RLlib, 2 runners (64x64)")
+axes[0, 0].axhline(np.median(versus[best].rate), color="grey", ls=":", label=f"{best} (64x64)")
 axes[0, 0].set(xlabel="evaluators", ylabel="env steps/s", title=f"Sync sampling throughput, B = {fragment}")
 axes[1, 0].axvline(CORES, color="grey", ls=":", label=f"{CORES} cores")
 axes[1, 0].set(xlabel="evaluators", ylabel="efficiency X(n)/(n X(1))", title="Parallel efficiency", ylim=(0, 1.2))
@@ -628,12 +800,12 @@ for label, times in broadcast.items():
     medians, bars = zip(*(quartiles(t * 1000) for t in times))
     axes[1, 1].errorbar(broadcast_sizes, medians, yerr=np.transpose(bars), marker="o", capsize=3, label=label)
 axes[1, 1].set(xscale="log", yscale="log", xlabel="parameters", ylabel="ms per broadcast to 4 workers", title="Weight broadcast")
-for row, parts in enumerate((distrl_parts, rllib_parts)):
+for row, (framework, parts) in enumerate(step_parts.items()):
     left = 0.0
     for name, us in parts.items():
-        axes[1, 2].barh(row, us, left=left, label=f"{'distrl' if row == 0 else 'RLlib'}: {name}")
+        axes[1, 2].barh(row, us, left=left, label=f"{framework}: {name}")
         left += us
-axes[1, 2].set(yticks=[0, 1], yticklabels=["distrl", "RLlib"], xlabel="µs per env step, one process (medians)",
+axes[1, 2].set(yticks=range(len(step_parts)), yticklabels=list(step_parts), xlabel="µs per env step, one process (medians)",
                title="Where a step's time goes")
 for ax in (axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1]):
     ax.legend(fontsize=7)
@@ -671,8 +843,17 @@ record_median(f"hierarchical_vs_flat_{total}", delegation["hierarchical"].rate /
 for key in delegation:
     record_median(f"driver_cpu_{key}_{total}_ms", delegation[key].driver_cpu * 1e3, "ms",
            f"the driver thread's CPU time per sync step, {key}, {total} workers")
-record_median("vs_rllib_sampling", versus["distrl"].rate / versus["rllib"].rate, "x",
+record_median("vs_rllib_sampling", versus["distrl sync x2"].rate / versus["RLlib x2"].rate, "x",
        "distrl / RLlib env steps/s, equal settings, 2 runners")
+record_median("vs_torchrl_sampling", versus["distrl sync x2"].rate / versus[best].rate, "x",
+              f"distrl sync / TorchRL's fastest 2-worker collector ({best}), env steps/s, equal settings")
+if slow:
+    record_median("vs_torchrl_sampling_slow_env", slow["distrl sync x2"].rate / slow[slow_best].rate, "x",
+                  f"the same with {slow_step_ms:g} ms per env step (TorchRL's fastest there: {slow_best})")
+    record_median("distrl_scaling_2_slow_env", slow["distrl sync x2"].rate / slow["distrl, 1 process"].rate, "x",
+                  f"distrl, 2 evaluators / one process, {slow_step_ms:g} ms per env step")
+    record_median("torchrl_scaling_2_slow_env", slow[slow_best].rate / slow[SINGLE].rate, "x",
+                  f"TorchRL, its fastest 2-worker collector / its one-process Collector, {slow_step_ms:g} ms per env step")
 biggest = broadcast_sizes[-1]
 record_median(f"broadcast_speedup_{'10m' if biggest == 10_000_000 else biggest}",
               broadcast["copy per worker"][-1] / broadcast["shared ray.put"][-1], "x",
@@ -723,6 +904,22 @@ cluster.shutdown()
 # preallocated columns. With a wider network (the 512x512 policy) inference dominates both,
 # and the gap would narrow; with vectorized environments per evaluator, both amortize the
 # per-step overhead over more rows.
+#
+# Against TorchRL the story is the same kind, and the profile shows its share: a
+# `Collector` step passes through TensorDicts (the policy's modules read and write one, the
+# environment's step fills another against its specs), and torch, torchrl's environment
+# code and tensordict's bookkeeping split most of a step between them. Those layers buy what
+# distrl's evaluator does not have: one collector for any environment library and device
+# (environments and policy on a GPU among them), transforms composed onto the environment,
+# trajectories split per episode, collectors that write straight into a replay buffer,
+# several ways of syncing weights to the workers. distrl's evaluator knows one thing: a
+# Gymnasium vector environment on the CPU and one actor-critic, written into numpy columns.
+# On the fast environment, distrl's async driving and TorchRL's `MultiAsyncCollector` give
+# about what their synchronous counterparts give with identical workers, as the model says.
+# With a slow environment the work around each step stops mattering: both frameworks get
+# close to twice one process's rate from two workers, and their ratio
+# (`vs_torchrl_sampling_slow_env`) falls toward 1. The headline ratios take TorchRL's
+# fastest 2-worker collector in each setting, whichever it is.
 #
 # On a cluster the limit moves to the network: every batch crosses it once, and every
 # weight broadcast once per node when it is put in the object store once, which is what the

@@ -15,7 +15,8 @@ from studylog.labs.runner import run_labs
 ROOT = Path(__file__).resolve().parent.parent
 # The metrics each lab's issue names, which the site and later labs rely on.
 REQUIRED = {
-    "actors": {"sample_throughput_1", "sample_scaling_2", "async_vs_sync_2", "vs_rllib_sampling", "async_vs_sync_straggler_4x"},
+    "actors": {"sample_throughput_1", "sample_scaling_2", "async_vs_sync_2", "vs_rllib_sampling", "async_vs_sync_straggler_4x",
+               "vs_torchrl_sampling"},
     "parameter_server": {"ps_sync_equivalence_err", "ps_updates_per_s_1m_sync_2w_k1", "ps_async_staleness_mean_n2"},
     "allreduce": {"ring_busbw_64mb_n4", "ring_vs_gloo_64mb_n2", "ring_vs_gloo_64mb_n4", "ring_vs_memcpy_64mb_n4",
                   "small_latency_4kb_n4_us", "ring_vs_mpi_64mb_n4", "small_latency_vs_mpi_4kb_n4"},
