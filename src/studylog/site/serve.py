@@ -104,7 +104,13 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
     server: subprocess.Popen | None = None
     # SIGTERM (a process manager, `kill`) stops serve the way Ctrl-C does; by default it
     # would end studylog at once and leave the engine running with no parent.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    terminated = []  # SIGTERM came, which no terminal sends the engine too
+
+    def terminate(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     # A shell starts a background job (`studylog serve &` in a script) with SIGINT ignored,
     # and an ignored signal stays ignored across exec: neither studylog nor the engine would
     # stop on an interrupt. A caught one is reset to the default in a child, so catching it
@@ -129,7 +135,7 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
         return
     finally:
         if server is not None:
-            _stop(server)
+            _stop(server, already_interrupted=not terminated)
         if observer.is_alive():
             observer.stop()
             observer.join()
@@ -139,18 +145,15 @@ def serve(project: Project, engine: str, drafts: bool, host: str, port: int, ech
         raise StudylogError(f"{engine} serve exited with status {server.returncode} (its output is above)")
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _stop(server: subprocess.Popen) -> None:
+def _stop(server: subprocess.Popen, already_interrupted: bool) -> None:
     """Let the engine stop the way Ctrl-C stops it. MkDocs deletes its temporary build
     folder (the whole site: 126 MB at 3650 logs) only on that path; terminated, it leaves
     it in the temp folder. Ctrl-C in a terminal reaches the engine already (one process
-    group); an interrupt or SIGTERM sent to studylog alone is passed on as an interrupt.
-    Killed only if it hangs."""
+    group), and a second interrupt could cut its cleanup short: so after an interrupt the
+    engine has 3 s to stop before it is sent one. After SIGTERM (a process manager,
+    `kill`) it is sent one at once. Killed only if it hangs."""
     try:
-        server.wait(timeout=3)
+        server.wait(timeout=3 if already_interrupted else 0)
         return
     except subprocess.TimeoutExpired:
         server.send_signal(signal.SIGINT)
