@@ -521,7 +521,7 @@ def torchrl_env(delay_s=0.0):
 
 
 # A multi-process collector sets this process's torch threads to the cores left beside its
-# workers (here 1); the sections after this one get the lab's setting back.
+# workers (here 1); `shutdown` gives the lab its setting back.
 torch_threads = torch.get_num_threads()
 torch.manual_seed(LIGHT.policy.seed)  # as distrl's Policy seeds its network
 actor = ActorCritic(4, 2, LIGHT.policy.hidden).actor
@@ -532,7 +532,8 @@ SINGLE, TWO = "TorchRL Collector", ("TorchRL MultiSync x2", "TorchRL MultiAsync 
 
 class TorchRLContenders:
     """TorchRL's four collectors on `make_env`, each returning `steps` env steps per call,
-    as side_by_side's calls; `settle` lets MultiAsync's workers finish what they started."""
+    as side_by_side's calls; `settle` lets MultiAsync's workers finish what they started;
+    `shutdown` stops them all and restores this process's torch threads."""
 
     def __init__(self, make_env, steps):
         self.collectors = {
@@ -570,6 +571,7 @@ class TorchRLContenders:
     def shutdown(self):
         for collector in self.collectors.values():
             collector.shutdown()
+        torch.set_num_threads(torch_threads)
 
 
 def best_of_two(rates):
@@ -585,7 +587,6 @@ versus = side_by_side({"distrl sync x2": (pair.sync_sample, 2 * fragment), "dist
 torchrl_fast.shutdown()
 algo.stop()
 pair.stop()
-torch.set_num_threads(torch_threads)
 best = best_of_two(versus)
 print(f"CartPole-v1, 2·{fragment} steps per call; env steps/s, median [IQR] over {repeats} rounds "
       f"(RLlib {ray.__version__}, TorchRL {torchrl.__version__})")
@@ -619,7 +620,6 @@ if slow_step_ms:
                         torchrl_slow.settle)
     torchrl_slow.shutdown()
     slow_pair.stop()
-    torch.set_num_threads(torch_threads)
     slow_best = best_of_two(slow)
     print(f"CartPole-v1 + {slow_step_ms:g} ms per step, 2·{slow_fragment} steps per call (1 process: {slow_fragment}); "
           f"env steps/s, median [IQR]")
@@ -800,16 +800,29 @@ for label, times in broadcast.items():
     medians, bars = zip(*(quartiles(t * 1000) for t in times))
     axes[1, 1].errorbar(broadcast_sizes, medians, yerr=np.transpose(bars), marker="o", capsize=3, label=label)
 axes[1, 1].set(xscale="log", yscale="log", xlabel="parameters", ylabel="ms per broadcast to 4 workers", title="Weight broadcast")
-for row, (framework, parts) in enumerate(step_parts.items()):
-    left = 0.0
-    for name, us in parts.items():
-        axes[1, 2].barh(row, us, left=left, label=f"{framework}: {name}")
-        left += us
-axes[1, 2].set(yticks=range(len(step_parts)), yticklabels=list(step_parts), xlabel="µs per env step, one process (medians)",
-               title="Where a step's time goes")
+# One bar per part, framework by framework (stacked, 18 parts would need a legend that
+# covers them).
+rows = [(framework, part, us) for framework, parts in step_parts.items() for part, us in parts.items()]
+color = {"distrl": "C0", "TorchRL": "C1", "RLlib": "C2"}
+axes[1, 2].barh(range(len(rows)), [us for *_, us in rows], color=[color[framework] for framework, *_ in rows])
+axes[1, 2].set_yticks(range(len(rows)), [f"{framework}: {part}" for framework, part, _ in rows], fontsize=6)
+axes[1, 2].invert_yaxis()
+axes[1, 2].set(xlabel="µs per env step, one process (medians)", title="Where a step's time goes")
 for ax in (axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1]):
     ax.legend(fontsize=7)
-axes[1, 2].legend(fontsize=6, ncols=2, loc="lower right")
+fig.tight_layout()
+plt.show()
+
+# %% fig-cap="TorchRL's collectors beside distrl's evaluators and RLlib's env runners, in turns: env steps/s on CartPole-v1 (left) and with every step 1 ms longer (right); bars are medians, whiskers the interquartile range."
+settings = [("CartPole-v1", versus)] + ([(f"CartPole-v1 + {slow_step_ms:g} ms per step", slow)] if slow else [])
+fig, axes = plt.subplots(1, len(settings), figsize=(7 * len(settings), 3.6), squeeze=False)
+for ax, (title, timed) in zip(axes[0], settings):
+    names = list(timed)
+    medians, bars = zip(*(quartiles(timed[name].rate) for name in names))
+    colors = ["C0" if name.startswith("distrl") else "C1" if name.startswith("TorchRL") else "C2" for name in names]
+    ax.barh(range(len(names)), medians, xerr=np.transpose(bars), color=colors, capsize=3)
+    ax.set(yticks=range(len(names)), yticklabels=names, xlabel="env steps/s", title=title)
+    ax.invert_yaxis()
 fig.tight_layout()
 plt.show()
 
