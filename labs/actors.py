@@ -475,7 +475,6 @@ def rllib_sample():
     assert sum(steps) >= 2 * fragment, steps
 
 
-
 # %% [markdown]
 # ## The second reference: TorchRL's collectors, same settings
 #
@@ -545,7 +544,7 @@ class TorchRLContenders:
                                  remote_configs={"num_cpus": cluster.ACTOR_CPUS, "num_gpus": 0}),
         }
         self.batches = {name: iter(c) for name, c in self.collectors.items()}
-        self.steps, self.in_flight = steps, False
+        self.steps, self.in_flight, self.just_ran = steps, False, False
         call = {name: functools.partial(self.take, name, 1) for name in (SINGLE, TWO[0], TWO[2])}
         self.calls = {name: (fn, steps) for name, fn in call.items()} | {TWO[1]: (self.take_async, steps)}
         self.take(TWO[0], 3)
@@ -562,11 +561,12 @@ class TorchRLContenders:
         if self.in_flight:
             self.take(TWO[1], 2)  # last turn's, finished outside the clock: not counted
         self.take(TWO[1], 2)
-        self.in_flight = True
+        self.in_flight = self.just_ran = True
 
     def settle(self):
-        if self.in_flight:
+        if self.just_ran:  # after MultiAsync's own turn; its workers are idle after the others'
             time.sleep(2 * self.half_batch_s)
+            self.just_ran = False
 
     def shutdown(self):
         for collector in self.collectors.values():

@@ -42,10 +42,11 @@ def test_every_lab_is_listed_here():
 
 @pytest.fixture(scope="module")
 def quick_runs():
-    """Every lab's quick profile, two at a time: a lab spends part of its run waiting (actors
-    starting, kernels importing), so two share the two cores (227 s against about 300 s one
-    at a time, measured here the same hour). The time bounds inside keep their room: the
-    optimizer race's slowest contender (DD-PPO) took 4.3 s of its 30 s cap alone."""
+    """Every lab's quick profile, two at a time, longest first: a lab spends part of its run
+    waiting (actors starting, kernels importing), so two share the two cores (128 s against
+    178 s one after another, measured here the same hour; three at a time gained nothing).
+    The time bounds inside keep their room: the optimizer race's slowest contender (DD-PPO)
+    took 4.3 s of its 30 s cap alone."""
     # Quick runs go to the git-ignored cache; the published full results are not touched.
     project = Project.at(ROOT)
     labs = [lab for lab in check_project(project).labs if lab.name in REQUIRED]
