@@ -30,6 +30,7 @@
 #         group_size: 2
 #         heavy_hidden: 512
 #         slow_step_ms: 1.0
+#         weight_sync_params: 10000000
 #         num_groups: 2
 #         repeats: 11
 #         step_delay_ms: 2.0
@@ -57,6 +58,7 @@
 #         group_size: 2
 #         heavy_hidden: 0
 #         slow_step_ms: 0
+#         weight_sync_params: 0
 #         num_groups: 1
 #         repeats: 1
 #         step_delay_ms: 1.0
@@ -133,6 +135,7 @@ group_size = 2  # evaluators under each sub-driver
 broadcast_sizes = [10_000, 100_000, 1_000_000, 10_000_000]  # model sizes (parameters) for the broadcast
 heavy_hidden = 512  # hidden width of the "heavy" policy, where inference dominates (0: skip it)
 slow_step_ms = 1.0  # the time a slow environment adds to every step, for TorchRL against distrl (0: skip it)
+weight_sync_params = 10_000_000  # parameters each framework moves per weight sync, in the table across frameworks (0: skip it)
 
 # %%
 import itertools
@@ -756,6 +759,119 @@ for label, times in broadcast.items():
     print(f"{label:16s}", ", ".join(f"{spread(t, 1e3, 1)} ms" for t in times))
 
 # %% [markdown]
+# ## How weights reach the workers, framework by framework
+#
+# Each framework's own call for moving a learner's new weights to 2 sampling workers, with
+# a policy of about `weight_sync_params` parameters, timed in turns (the weights change
+# before every call, so no framework can skip the work). The networks differ in shape, not
+# in what moves: distrl's evaluator holds both heads (it computes $V(s)$ while sampling),
+# TorchRL's collectors hold the policy module they were given (here the actor alone), and
+# RLlib's env runners an inference-only copy of the module (the value head left out), so
+# each gets the width at which what it moves is `weight_sync_params`.
+#
+# - distrl: `WorkerSet.broadcast_weights()` flattens the weights into one array, puts it in
+#   Ray's object store once, and waits for every worker to copy it into its network.
+# - TorchRL, `MultiSyncCollector.update_policy_weights_(policy)`: by default
+#   (`SharedMemWeightSyncScheme`) the collector moves the policy's own parameters into
+#   shared memory when it is built (`is_shared()` turns true on the learner's tensors), and
+#   its workers read those same tensors: an optimizer step in the learner is already where
+#   the workers look, and the call only tells them so.
+# - TorchRL, `RayCollector.update_policy_weights_(policy)` (`RayWeightSyncScheme`): the
+#   weights go to each collector actor through Ray.
+# - RLlib: `EnvRunnerGroup.sync_weights(from_worker_or_learner_group=learner_group)` takes
+#   the learner's module state, puts it in the object store and has every env runner load it.
+#
+# After each call the check reads the weights back where the workers use them: distrl's and
+# RLlib's from the worker processes, TorchRL's through a batch collected after the update,
+# whose logged action probabilities must be the updated policy's.
+
+# %%
+weight_sync = {}
+if weight_sync_params:
+    from torchrl.collectors import MultiSyncCollector
+    from torchrl.collectors.distributed import RayCollector
+
+    both_heads, one_head = int(np.sqrt(weight_sync_params / 2)), int(np.sqrt(weight_sync_params))
+    big_set = WorkerSet(replace(LIGHT, fragment_length=10, policy=PolicyConfig(hidden=(both_heads, both_heads))), 2,
+                        num_cpus_per_worker=cluster.ACTOR_CPUS)
+    big_actor = ActorCritic(4, 2, (one_head, one_head)).actor
+    big_policy = ProbabilisticActor(TensorDictModule(big_actor, in_keys=["observation"], out_keys=["logits"]),
+                                    in_keys=["logits"], distribution_class=Categorical, return_log_prob=True)
+    big_collectors = {
+        "MultiSync": MultiSyncCollector([torchrl_env] * 2, big_policy, frames_per_batch=20, total_frames=-1),
+        "Ray": RayCollector([torchrl_env] * 2, big_policy, frames_per_batch=20, total_frames=10**15, sync=True,
+                            remote_configs={"num_cpus": cluster.ACTOR_CPUS, "num_gpus": 0}),
+    }
+    big_batches = {name: iter(c) for name, c in big_collectors.items()}
+    for batches in big_batches.values():  # started, as a learner finds them between two batches
+        next(batches)
+    big_algo = (rllib_config.copy(copy_frozen=False).env_runners(rollout_fragment_length=10)
+                .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[one_head, one_head])).build_algo())
+
+    def on_learner(fn):
+        """`fn(learner)` run where RLlib's learner lives (here, this process)."""
+        return next(iter(big_algo.learner_group.foreach_learner(fn))).get()
+
+    def runner_state(runner) -> dict:
+        return {k: v.cpu() for k, v in runner.module.state_dict().items()}
+
+    def bump_distrl():
+        big_set.local.set_weights(big_set.local.get_weights() + 1e-3)
+
+    def bump_torch(module):
+        with torch.no_grad():
+            for p in module.parameters():
+                p.add_(1e-3)
+
+    calls = {
+        "distrl broadcast_weights": (bump_distrl, big_set.broadcast_weights),
+        "TorchRL MultiSync": (lambda: bump_torch(big_actor), lambda: big_collectors["MultiSync"].update_policy_weights_(big_policy)),
+        "TorchRL Ray": (lambda: bump_torch(big_actor), lambda: big_collectors["Ray"].update_policy_weights_(big_policy)),
+        "RLlib sync_weights": (lambda: on_learner(lambda learner: bump_torch(learner.module["default_policy"])),
+                               lambda: big_algo.env_runner_group.sync_weights(from_worker_or_learner_group=big_algo.learner_group)),
+    }
+    moved = {"distrl broadcast_weights": big_set.local.get_weights().size,
+             "TorchRL MultiSync": sum(p.numel() for p in big_actor.parameters()),
+             "RLlib sync_weights": sum(big_algo.env_runner_group.foreach_env_runner(
+                 lambda r: sum(p.numel() for p in r.module.parameters()), local_env_runner=False)[:1])}
+    moved["TorchRL Ray"] = moved["TorchRL MultiSync"]
+
+    def check(name):
+        """The workers use the weights the call sent."""
+        if name.startswith("distrl"):
+            for weights in ray.get([w.get_weights.remote() for w in big_set.remotes]):
+                assert np.array_equal(weights, big_set.local.get_weights())
+        elif name.startswith("TorchRL"):
+            batch = next(big_batches[name.split()[1]])
+            with torch.no_grad():
+                fresh = big_policy.log_prob(batch.select("observation", "action"))
+            assert torch.allclose(fresh, batch["action_log_prob"], atol=1e-5)
+        else:
+            source = on_learner(lambda learner: learner.module["default_policy"].state_dict())
+            for copy in big_algo.env_runner_group.foreach_env_runner(runner_state, local_env_runner=False):
+                assert all(torch.equal(v, source[k].cpu()) for k, v in copy.items()), name
+
+    times = {name: [] for name in calls}
+    for r in range(repeats + 1):  # the first round warms up and is checked
+        for name in list(calls)[r % len(calls):] + list(calls)[:r % len(calls)]:
+            bump, sync = calls[name]
+            bump()
+            start = time.perf_counter()
+            sync()
+            times[name].append(time.perf_counter() - start)
+            if r == 0:
+                check(name)
+    weight_sync = {name: np.array(t[1:]) for name, t in times.items()}
+    for collector in big_collectors.values():
+        collector.shutdown()
+    torch.set_num_threads(torch_threads)
+    big_algo.stop()
+    big_set.stop()
+    print(f"{'call':<26} {'parameters moved':>17} {'ms per sync to 2 workers':>26}")
+    for name, t in weight_sync.items():
+        print(f"{name:<26} {moved[name]:>17,} {spread(t, 1e3, 1):>26}")
+
+# %% [markdown]
 # ## Plots
 #
 # Markers are medians over the rounds, bars the interquartile range; dashed lines are models.
@@ -871,6 +987,11 @@ biggest = broadcast_sizes[-1]
 record_median(f"broadcast_speedup_{'10m' if biggest == 10_000_000 else biggest}",
               broadcast["copy per worker"][-1] / broadcast["shared ray.put"][-1], "x",
        f"copy-per-worker / shared ray.put time, {biggest} params, 4 workers")
+sync_metric = {"distrl broadcast_weights": "distrl", "TorchRL MultiSync": "torchrl_multisync", "TorchRL Ray": "torchrl_ray",
+               "RLlib sync_weights": "rllib"}
+for name, t in weight_sync.items():
+    record_median(f"weight_sync_{sync_metric[name]}_ms", t * 1e3, "ms",
+                  f"{name}: one weight sync to 2 workers, {moved[name]:,} parameters")
 cluster.shutdown()
 
 # %% [markdown]
@@ -933,6 +1054,17 @@ cluster.shutdown()
 # close to twice one process's rate from two workers, and their ratio
 # (`vs_torchrl_sampling_slow_env`) falls toward 1. The headline ratios take TorchRL's
 # fastest 2-worker collector in each setting, whichever it is.
+#
+# Weights reach the workers in three ways. distrl and RLlib copy: the learner's weights go
+# into Ray's object store once and each worker copies them into its own network, so a sync
+# costs time in proportion to the weights (tens of milliseconds at 10^7 parameters, the
+# table above) and works the same across machines. TorchRL's multi-process collectors by
+# default do not copy at all on one machine: the learner's parameters are moved into shared
+# memory and the workers compute with them, so a sync costs only the message, whatever the
+# size. The price is that nothing separates a worker's batch from the learner's next step:
+# with `MultiAsyncCollector`, whose workers never wait, an optimizer step can land in the
+# middle of a batch, which a copy-based sync rules out by construction. TorchRL's
+# `RayCollector` copies, as distrl and RLlib do.
 #
 # On a cluster the limit moves to the network: every batch crosses it once, and every
 # weight broadcast once per node when it is put in the object store once, which is what the

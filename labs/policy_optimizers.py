@@ -16,19 +16,19 @@
 #     profiles:
 #       full:
 #         cap_s: 600
-#         references: [cleanrl, rllib, rllib_cleanrl]
+#         references: [cleanrl, rllib, rllib_cleanrl, torchrl_local, torchrl]
 #         seeds: [0, 1, 2, 3, 4]
 #         target: 450
 #         variants: [ppo, ppo_no_overlap, ppo_local, ddppo, a2c, a3c, impala]
 #       quick:
 #         cap_s: 30
-#         references: [cleanrl]
+#         references: [cleanrl, torchrl_local]
 #         seeds: [0]
 #         target: 100
 #         variants: [ppo, ppo_local, ddppo, a2c, a3c, impala]
 #     summary: PPO, A3C, decentralized PPO and IMPALA composed from evaluators, a parameter
-#       server and all-reduce in about a hundred lines each, racing CleanRL and RLlib to solve
-#       CartPole.
+#       server and all-reduce in about a hundred lines each, racing CleanRL, RLlib and TorchRL
+#       to solve CartPole.
 #     title: Policy optimizers
 # ---
 
@@ -41,7 +41,8 @@
 # weights move. If the primitives are right (policy evaluators, parameter servers,
 # collectives, driven by one logically centralized driver), each optimizer is short. Is it,
 # and what does each strategy buy on a real problem, against what a practitioner would
-# otherwise run: a single-process PPO in the style of CleanRL [@huang2022], and RLlib itself?
+# otherwise run: a single-process PPO in the style of CleanRL [@huang2022], RLlib itself, and
+# TorchRL's PPO?
 #
 # **The idea.** Four strategies, one loss family. PPO [@schulman2017] maximises the clipped surrogate
 #
@@ -82,10 +83,12 @@ window = 20  # episodes in that mean
 cap_s = 600  # a run that has not reached the target after this many seconds stops
 variants = ["ppo", "ppo_no_overlap", "ppo_local", "ddppo", "a2c", "a3c", "impala"]  # distrl's contenders
 # A single-process PPO in CleanRL's style; RLlib's PPO as its CartPole example ships it, and
-# RLlib's PPO at the CleanRL settings every PPO here uses.
-references = ["cleanrl", "rllib", "rllib_cleanrl"]
+# RLlib's PPO at the CleanRL settings every PPO here uses; TorchRL's PPO at those settings,
+# in one process and with 2 worker processes.
+references = ["cleanrl", "rllib", "rllib_cleanrl", "torchrl_local", "torchrl"]
 
 # %%
+import functools
 import inspect
 import statistics
 import time
@@ -199,11 +202,14 @@ assert vtrace_gap < 1e-4 and np.array_equal(*copies)
 # | `ppo_local` | distrl's RolloutWorker, in the driver (no remote workers) | 1 | no |
 # | `ppo_no_overlap` | distrl's, 2 evaluators × 2 envs | 3 (driver + 2) | no |
 # | `ppo` | the same, with `sample_ahead` | 3 | yes |
+# | `torchrl_local` | TorchRL's `Collector`, 4 envs, its loss, GAE and buffer | 1 | no |
+# | `torchrl` | TorchRL's `MultiSyncCollector`, 2 workers × 2 envs | 3 | no |
 #
 # `cleanrl` → `ppo_local` is the sampler and learner code; `ppo_local` → `ppo_no_overlap`
 # is distribution alone; `ppo_no_overlap` → `ppo` is overlap alone (the batch learned on is
 # one step, 16 minibatch updates, old; PPO's ratio is taken against the policy that sampled
-# it). `ddppo` is SyncAllReduce at the same settings: each evaluator takes half of every
+# it). TorchRL's two sit beside the rungs they match: `torchrl_local` against `ppo_local`
+# and `torchrl` against `ppo_no_overlap` differ in the framework alone. `ddppo` is SyncAllReduce at the same settings: each evaluator takes half of every
 # minibatch, normalises advantages over its half, and the ring averages the halves'
 # gradients, which are clipped after the averaging, as DDP and DD-PPO do.
 #
@@ -384,6 +390,96 @@ def run_cleanrl(seed: int, num_envs=4, num_steps=128, lr=2.5e-4, total_steps=500
     return dict(time_s=wall, steps=(iteration + 1) * batch, reached=solved(returns), curve=curve, parts=parts)
 
 # %% [markdown]
+# **TorchRL's PPO** [@bou2024], twice, built from TorchRL's own parts as its PPO examples
+# compose them: a collector, `GAE` (the value module run over the batch, advantages and
+# targets written into it), `ClipPPOLoss` and a replay buffer that deals out minibatches
+# without replacement. The settings are CleanRL's, with CleanRL's networks and
+# initialisation (the `Agent` above): GAE once per iteration as CleanRL computes it,
+# advantages normalised per minibatch, the value loss clipped at ε, and TorchRL's squared
+# error (no ½) weighted 0.25 so that it equals CleanRL's $\tfrac12 \cdot \tfrac12 (V - \hat
+# V)^2$. Its environments are TorchRL's `SerialEnv` of `GymEnv("CartPole-v1")` with a
+# `RewardSum` transform, whose sum at each episode's last step is that episode's return; a
+# truncated step bootstraps from $V$ of its final observation, as everywhere here.
+#
+# - `torchrl_local`: a `Collector` in the lab's process stepping 4 CartPoles, the rung of
+#   `ppo_local`;
+# - `torchrl`: a `MultiSyncCollector` with 2 worker processes of 2 CartPoles each, the rung
+#   of `ppo_no_overlap` (TorchRL's synchronous collectors do not sample ahead); after every
+#   iteration `update_policy_weights_()` tells the workers (its default shares the
+#   learner's parameters with them through shared memory: the actors lab times it).
+
+# %%
+def torchrl_cartpoles(envs: int):
+    """`envs` CartPoles stepped in turn in one process, each episode's return summed."""
+    from torchrl.envs import GymEnv, RewardSum, SerialEnv, TransformedEnv
+
+    return TransformedEnv(SerialEnv(envs, functools.partial(GymEnv, "CartPole-v1", categorical_action_encoding=True)),
+                          RewardSum())
+
+
+def run_torchrl(seed: int, workers: int, num_envs=4, num_steps=128, lr=2.5e-4, total_steps=500_000, gamma=0.99,
+                lam=0.95, minibatches=4, epochs=4, clip=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5) -> dict:
+    from tensordict.nn import TensorDictModule
+    from torchrl.collectors import Collector, MultiSyncCollector
+    from torchrl.data import LazyTensorStorage, ReplayBuffer, SamplerWithoutReplacement
+    from torchrl.modules import ProbabilisticActor, ValueOperator
+    from torchrl.objectives import ClipPPOLoss
+    from torchrl.objectives.value import GAE
+
+    torch.manual_seed(seed)
+    agent = Agent(4, 2)
+    actor = ProbabilisticActor(TensorDictModule(agent.actor, in_keys=["observation"], out_keys=["logits"]),
+                               in_keys=["logits"], distribution_class=Categorical, return_log_prob=True)
+    critic = ValueOperator(agent.critic, in_keys=["observation"])
+    advantage = GAE(gamma=gamma, lmbda=lam, value_network=critic, average_gae=False)
+    loss = ClipPPOLoss(actor, critic, clip_epsilon=clip, entropy_coeff=ent_coef, critic_coeff=vf_coef / 2,
+                       loss_critic_type="l2", normalize_advantage=True, clip_value=clip)
+    optimizer = torch.optim.Adam(loss.parameters(), lr=lr, eps=1e-5)
+    batch, iterations = num_envs * num_steps, total_steps // (num_envs * num_steps)
+    buffer = ReplayBuffer(storage=LazyTensorStorage(batch), sampler=SamplerWithoutReplacement(), batch_size=batch // minibatches)
+    if workers:
+        collector = MultiSyncCollector([functools.partial(torchrl_cartpoles, num_envs // workers)] * workers, actor,
+                                       frames_per_batch=batch, total_frames=-1, auto_register_policy_transforms=False)
+    else:
+        collector = Collector(functools.partial(torchrl_cartpoles, num_envs), actor, frames_per_batch=batch, total_frames=-1,
+                              auto_register_policy_transforms=False)
+    collector.set_seed(seed)
+    returns, curve, parts = [], [], {"sampling": 0.0, "learning": 0.0, "moving weights": 0.0}
+    try:
+        batches = iter(collector)
+        start = time.perf_counter()
+        for iteration in range(iterations):
+            sampling = time.perf_counter()
+            data = next(batches)
+            learning = time.perf_counter()
+            parts["sampling"] += learning - sampling
+            returns.extend(data["next", "episode_reward"][data["next", "done"]].tolist())
+            optimizer.param_groups[0]["lr"] = lr * (1.0 - iteration / iterations)
+            with torch.no_grad():
+                advantage(data)
+            buffer.extend(data.reshape(-1))
+            for _ in range(epochs * minibatches):
+                losses = loss(buffer.sample())
+                optimizer.zero_grad()
+                (losses["loss_objective"] + losses["loss_critic"] + losses["loss_entropy"]).backward()
+                nn.utils.clip_grad_norm_(loss.parameters(), max_grad_norm)
+                optimizer.step()
+            moving = time.perf_counter()
+            parts["learning"] += moving - learning
+            if workers:
+                collector.update_policy_weights_()
+            parts["moving weights"] += time.perf_counter() - moving
+            wall = time.perf_counter() - start
+            curve.append((wall, (iteration + 1) * batch, float(np.mean(returns[-window:])) if returns else float("nan")))
+            if solved(returns) or wall > cap_s:
+                break
+    finally:
+        collector.shutdown()
+        torch.set_num_threads(1)  # a multi-process collector resets this process's threads
+    return dict(time_s=wall, steps=(iteration + 1) * batch, reached=solved(returns), curve=curve, parts=parts,
+                updates=(iteration + 1) * epochs * minibatches)
+
+# %% [markdown]
 # **RLlib's PPO**, twice. `rllib` is PPO as RLlib's own CartPole example ships it (`lr`
 # 3·10⁻⁴, 6 epochs, `vf_loss_coeff` 0.01, one hidden layer of 32 linear units shared by
 # policy and value), with 2 env runners; everything else is RLlib 2.60's default (4,000 env
@@ -448,7 +544,8 @@ def run_rllib(seed: int, settings: str = "example") -> dict:
 # the run falls on all of them alike.
 
 # %% code-fold=false timeout_s=7200
-runners = {"cleanrl": run_cleanrl, "rllib": run_rllib, "rllib_cleanrl": lambda seed: run_rllib(seed, "cleanrl")}
+runners = {"cleanrl": run_cleanrl, "rllib": run_rllib, "rllib_cleanrl": lambda seed: run_rllib(seed, "cleanrl"),
+           "torchrl": lambda seed: run_torchrl(seed, workers=2), "torchrl_local": lambda seed: run_torchrl(seed, workers=0)}
 contenders = {kind: (lambda seed, kind=kind: run_distrl(kind, seed)) for kind in variants} | {
     name: runners[name] for name in references}
 order = list(contenders)
@@ -471,7 +568,8 @@ def spread(name: str, key: str) -> str:
     return f"{min(values):,.{1 if key == 'time_s' else 0}f}–{max(values):,.{1 if key == 'time_s' else 0}f}"
 
 
-groups = {"PPO, one cause per rung": ["cleanrl", "ppo_local", "ppo_no_overlap", "ppo", "ddppo", "rllib_cleanrl", "rllib"],
+groups = {"PPO, one cause per rung": ["cleanrl", "ppo_local", "ppo_no_overlap", "ppo", "ddppo", "torchrl_local", "torchrl",
+                                      "rllib_cleanrl", "rllib"],
           "A2C's loss, one setting": ["a2c", "a3c", "impala"]}
 for title, members in groups.items():
     print(f"\n{title}: median [min–max] over {len(seeds)} seeds")
@@ -650,6 +748,13 @@ if "cleanrl" in contenders:
 if "rllib_cleanrl" in contenders:
     record(f"ppo_vs_rllib_same_settings_time_to_{target}", median("ppo", "time_s") / median("rllib_cleanrl", "time_s"), "x",
            "distrl PPO / RLlib PPO at the same (CleanRL) settings, median time (lower is better)")
+torchrl_names = [name for name in ("torchrl_local", "torchrl") if name in contenders]
+if torchrl_names:
+    torchrl_best = min(torchrl_names, key=lambda name: median(name, "time_s"))
+    record(f"ppo_vs_torchrl_time_to_{target}", median("ppo", "time_s") / median(torchrl_best, "time_s"), "x",
+           f"distrl PPO / TorchRL's PPO at the same settings, its faster way ({torchrl_best}), median time (lower is better)")
+    for name in torchrl_names:
+        record_time(f"{name}_time_to_{target}_s", name, f"TorchRL PPO ({'2 worker processes' if name == 'torchrl' else 'one process'}), median")
 if "rllib" in contenders:
     record(f"ppo_vs_rllib_time_to_{target}", median("ppo", "time_s") / median("rllib", "time_s"), "x",
            "distrl PPO / RLlib PPO as its CartPole example ships it, median time (lower is better)")
@@ -680,6 +785,21 @@ record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer mo
 # Steps to the target vary by tens of percent from seed to seed (the min–max columns), so
 # a steps ratio near 1 says the systems learn alike, not that one learns better.
 #
+# **TorchRL at the same rungs.** `torchrl_local` against `ppo_local` and `torchrl` against
+# `ppo_no_overlap` run the same algorithm at the same settings on the same number of
+# processes, so their ratios below are the frameworks' costs around the same work: TorchRL
+# steps four CartPoles through a `SerialEnv` and writes every step into TensorDicts, where
+# distrl's evaluator steps a Gymnasium vector environment into numpy columns; TorchRL's loss
+# reads its minibatches from a replay buffer, distrl's from index arrays. What TorchRL's
+# version has that distrl's does not: each piece is a module with a documented interface
+# and alternatives (other advantage estimators, KL-penalised or clipped losses, samplers,
+# environment transforms), the same code runs on a GPU or with any environment library, and
+# its collectors share weights with their workers through shared memory. What distrl's has
+# that TorchRL's synchronous collector does not: sampling the next batch while the learner
+# learns (the `ppo` rung), and recovery from a dead worker: distrl replaces it and goes on,
+# where TorchRL 0.14's multi-process collectors, on finding a worker dead, terminate the
+# others and raise.
+#
 # **The A2C race compares optimizers only.** Loss, rows per update, step size and network
 # are shared; what differs is who waits. `a2c` waits for both evaluators at every update and
 # broadcasts after it; `a3c` and `impala` never wait, at the price of gradients or samples
@@ -708,6 +828,8 @@ for line in (ratio_line("ppo_local", "cleanrl", "the code: sampler and learner, 
              ratio_line("ppo_no_overlap", "ppo_local", "distribution alone"),
              ratio_line("ppo", "ppo_no_overlap", "sampling ahead alone"),
              ratio_line("ppo", "cleanrl", "all three together"),
+             ratio_line("torchrl_local", "ppo_local", "TorchRL against distrl, one process"),
+             ratio_line("torchrl", "ppo_no_overlap", "TorchRL against distrl, 2 workers, no overlap"),
              ratio_line("rllib_cleanrl", "ppo", "RLlib against distrl, same settings"),
              ratio_line("a3c", "a2c", "not waiting for gradients"),
              ratio_line("impala", "a2c", "not waiting for samples, V-trace")):

@@ -20,9 +20,11 @@ REQUIRED = {
     "parameter_server": {"ps_sync_equivalence_err", "ps_updates_per_s_1m_sync_2w_k1", "ps_async_staleness_mean_n2"},
     "allreduce": {"ring_busbw_64mb_n4", "ring_vs_gloo_64mb_n2", "ring_vs_gloo_64mb_n4", "ring_vs_memcpy_64mb_n4",
                   "small_latency_4kb_n4_us", "ring_vs_mpi_64mb_n4", "small_latency_vs_mpi_4kb_n4"},
-    # The quick profile races to a mean return of 100 (the full one to 450), without RLlib.
+    # The quick profile races to a mean return of 100 (the full one to 450), without RLlib and
+    # with TorchRL's PPO in one process only.
     "policy_optimizers": {"ppo_time_to_100_s", "ppo_local_time_to_100_s", "ppo_vs_local_time_to_100",
                           "ppo_vs_cleanrl_steps_to_100", "ppo_vs_cleanrl_time_to_100", "a2c_time_to_100_s",
+                          "ppo_vs_torchrl_time_to_100", "torchrl_local_time_to_100_s",
                           "a3c_time_to_100_s", "ddppo_time_to_100_s", "impala_time_to_100_s", "optimizer_loc_max"},
     # Quick: N up to 256, one seed to 100, no second replica and no compiling.
     "podracer": {"anakin_steps_per_s_n256", "anakin_vs_gymnasium_steps_n256", "anakin_vs_gymnasium_vector_n256",
