@@ -757,6 +757,8 @@ for size in broadcast_sizes:
         broadcast[label].append(np.array(times[label][1:]))
 for label, times in broadcast.items():
     print(f"{label:16s}", ", ".join(f"{spread(t, 1e3, 1)} ms" for t in times))
+for receiver in receivers:  # their quarter CPUs go back to the scheduler for the next section's actors
+    ray.kill(receiver)
 
 # %% [markdown]
 # ## How weights reach the workers, framework by framework
@@ -776,12 +778,18 @@ for label, times in broadcast.items():
 #   shared memory when it is built (`is_shared()` turns true on the learner's tensors), and
 #   its workers read those same tensors: an optimizer step in the learner is already where
 #   the workers look, and the call only tells them so.
-# - TorchRL, `RayCollector.update_policy_weights_(policy)` (`RayWeightSyncScheme`): the
-#   weights go to each collector actor through Ray.
-# - RLlib: `EnvRunnerGroup.sync_weights(from_worker_or_learner_group=learner_group)` takes
-#   the learner's module state, puts it in the object store and has every env runner load it.
+# - TorchRL, `RayCollector.update_policy_weights_(policy)` (`RayWeightSyncScheme`): a Ray
+#   call tells each collector actor to receive, the tensors go to it over a
+#   `torch.distributed` (gloo) channel, and the call returns when every actor has applied them.
+# - RLlib: `EnvRunnerGroup.sync_weights(from_worker_or_learner_group=learner_group,
+#   inference_only=True)`, as its PPO calls it: the learner's inference-only state goes into
+#   the object store once and every env runner is asked to load it. The call does not wait
+#   for them (its default, fire-and-forget: a runner's next `sample()` queues behind the
+#   load), so here it is followed by a no-op call to every runner, which returns once the
+#   loads are done; distrl's `broadcast_weights(wait=False)` does the same as RLlib's default.
 #
-# After each call the check reads the weights back where the workers use them: distrl's and
+# Each time runs until every worker holds the new weights. After the first call of each,
+# the check reads the weights back where the workers use them: distrl's and
 # RLlib's from the worker processes, TorchRL's through a batch collected after the update,
 # whose logged action probabilities must be the updated policy's.
 
@@ -823,12 +831,17 @@ if weight_sync_params:
             for p in module.parameters():
                 p.add_(1e-3)
 
+    def rllib_sync():
+        runners = big_algo.env_runner_group
+        runners.sync_weights(from_worker_or_learner_group=big_algo.learner_group, inference_only=True)
+        runners.foreach_env_runner(lambda runner: None, local_env_runner=False)  # returns after the queued loads
+
     calls = {
         "distrl broadcast_weights": (bump_distrl, big_set.broadcast_weights),
         "TorchRL MultiSync": (lambda: bump_torch(big_actor), lambda: big_collectors["MultiSync"].update_policy_weights_(big_policy)),
         "TorchRL Ray": (lambda: bump_torch(big_actor), lambda: big_collectors["Ray"].update_policy_weights_(big_policy)),
         "RLlib sync_weights": (lambda: on_learner(lambda learner: bump_torch(learner.module["default_policy"])),
-                               lambda: big_algo.env_runner_group.sync_weights(from_worker_or_learner_group=big_algo.learner_group)),
+                               rllib_sync),
     }
     moved = {"distrl broadcast_weights": big_set.local.get_weights().size,
              "TorchRL MultiSync": sum(p.numel() for p in big_actor.parameters()),
