@@ -591,18 +591,17 @@ for name in ("rllib", "rllib_cleanrl"):
 # max). A run ends when it solves, and is drawn at its last value after that.
 
 # %% fig-cap="Mean return of the last 20 episodes against wall time (left) and environment steps (right), one row per group: median across seeds, band from the slowest to the fastest seed."
-colors = dict(zip(contenders, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
 rows = [(title, [m for m in members if m in contenders]) for title, members in groups.items()]
 rows = [(title, members) for title, members in rows if members]
 fig, axes = plt.subplots(len(rows), 2, figsize=(14, 4.5 * len(rows)), squeeze=False)
 for (title, members), (by_time, by_steps) in zip(rows, axes):
-    for name in members:
+    for k, name in enumerate(members):  # colours are told apart within a row, which has at most ten
         for axis, column, key in ((by_time, 0, "time_s"), (by_steps, 1, "steps")):
             grid = np.linspace(0, max(runs[name, s][key] for s in seeds), 200)
             curves = np.array([np.interp(grid, [c[column] for c in runs[name, s]["curve"]],
                                          np.nan_to_num([c[2] for c in runs[name, s]["curve"]])) for s in seeds])
-            axis.plot(grid, np.median(curves, 0), color=colors[name], label=name)
-            axis.fill_between(grid, curves.min(0), curves.max(0), color=colors[name], alpha=0.15)
+            axis.plot(grid, np.median(curves, 0), color=f"C{k}", label=name)
+            axis.fill_between(grid, curves.min(0), curves.max(0), color=f"C{k}", alpha=0.15)
     for axis, label in ((by_time, "wall time (s)"), (by_steps, "env steps")):
         axis.axhline(target, color="grey", ls=":", lw=1)
         axis.set(xlabel=label, ylabel=f"mean return, last {window} episodes", title=f"{title}: against {label.split(' (')[0]}")
