@@ -796,9 +796,6 @@ for receiver in receivers:  # their quarter CPUs go back to the scheduler for th
 # %%
 weight_sync = {}
 if weight_sync_params:
-    from torchrl.collectors import MultiSyncCollector
-    from torchrl.collectors.distributed import RayCollector
-
     both_heads, one_head = int(np.sqrt(weight_sync_params / 2)), int(np.sqrt(weight_sync_params))
     big_set = WorkerSet(replace(LIGHT, fragment_length=10, policy=PolicyConfig(hidden=(both_heads, both_heads))), 2,
                         num_cpus_per_worker=cluster.ACTOR_CPUS)
