@@ -3,17 +3,24 @@ that stay bit-identical, resuming from a checkpoint, and Sebulba's policy lag.""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import ray
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from distrl.anakin_learner import AnakinConfig, AnakinLearner, gae_tensor
 from distrl.envs import cartpole
-from distrl.optimizers.anakin import Anakin, AnakinConfig, AnakinLearner
+from distrl.optimizers.anakin import Anakin
 from distrl.tensor_rollout import act_and_step
 from distrl.optimizers.sebulba import Sebulba
 from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
+from distrl.sample_batch import gae
 
 SMALL = AnakinConfig(num_envs=8, unroll=16, minibatches=2, epochs=2, policy=PolicyConfig(hidden=(16,)))
 
@@ -44,6 +51,31 @@ def test_a_learners_batch_carries_the_critics_values_and_gae():
         _, values = learner.policy.distribution(batch["obs"])
     assert torch.allclose(values, batch["values"], atol=1e-6)
     assert torch.allclose(batch["value_targets"], batch["advantages"] + batch["values"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps=st.integers(1, 12), envs=st.integers(1, 5), seed=st.integers(0, 2**32 - 1),
+       gamma=st.floats(0.0, 1.0), lam=st.floats(0.0, 1.0))
+def test_the_learners_gae_on_tensors_is_distrls_gae_bit_for_bit(steps, envs, seed, gamma, lam):
+    rng = np.random.default_rng(seed)
+    rewards, values, next_values = rng.normal(size=(3, steps, envs)).astype(np.float32)
+    term, trunc = rng.random((2, steps, envs)) < 0.2
+    want = gae(rewards, values, next_values, term.astype(np.float32), trunc.astype(np.float32), gamma, lam)
+    got = gae_tensor(*map(torch.from_numpy, (rewards, values, next_values, term, trunc)), gamma, lam)
+    assert got.dtype == torch.float32 and np.array_equal(got.numpy(), want)
+
+
+def test_the_gpu_benchmark_measures_what_the_lab_reads():
+    """bench/anakin_gpu.py, tried on the CPU at tiny sizes: the rows the podracer lab's GPU cell reads."""
+    spec = importlib.util.spec_from_file_location("anakin_gpu", Path(__file__).parents[1] / "bench" / "anakin_gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    acting = bench.acting(16, unroll=8, repeats=1, compile=False, device="cpu")
+    training = bench.training(16, repeats=1, compile=False, device="cpu")
+    learning = bench.time_to_450(8, max_s=0.5, device="cpu")
+    assert acting["median_steps_per_s"] > 0 and training["median_steps_per_s"] > 0
+    assert training["median_acting_s"] > 0 and training["median_learning_s"] > 0
+    assert learning["rounds"] == len(learning["last20_mean_per_round"]) and learning["env_steps"] == learning["rounds"] * 8 * 32
 
 
 def test_episode_returns_add_up_across_rollouts():

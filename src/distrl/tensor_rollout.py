@@ -48,7 +48,7 @@ class TensorRollout:
         # 2-core CPU at N = 256: 281 µs per step eager, 244 with only the environment
         # compiled, 167 with 8 steps per call (16 and 32 steps: 160 and 155, for 2× and 4×
         # the compile time). At N = 4096, where the matmuls and tanh dominate, it is no
-        # faster (5–15% slower in three runs); on an H100 it is 3× faster there.
+        # faster (5–15% slower in three runs); on an H200 it is 4× faster there.
         # On the CPU, cpp_wrapper: the compiled program calls its kernels from C++ instead of
         # Python, 12–14% more steps per second at N = 256 here (two runs each way). Not
         # measured on a GPU, so not used there.
