@@ -93,18 +93,23 @@ contenders = ["anakin", "anakin_r2", "sebulba", "sebulba_sync", "syncsamples", "
 import os
 import tempfile
 
-# One core for each throughput contender: XLA's CPU backend would otherwise spread a large
-# matmul over both cores while torch's contenders use one. (Read by XLA at import.)
-os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 # torch.compile keeps what it compiled on disk; an empty cache makes every compile time
 # printed here a cold one, as JAX's are (its cache lives in the process).
 os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="podracer-inductor-")
+# One core for each throughput contender. XLA sizes its CPU thread pool from the process's
+# CPU affinity when its backend starts (gymnax's import starts it); XLA_FLAGS' thread
+# options did not limit it (a jitted unroll kept 1.9 cores busy here). So the driver holds
+# one core through the imports, JAX's pool is born with one thread on that core, and then
+# the driver, and the Ray processes it starts, get every core back.
+all_cores = os.sched_getaffinity(0)
+os.sched_setaffinity(0, {min(all_cores)})
 
 import inspect
 import json
 from importlib.metadata import version
 import statistics
 import time
+import warnings
 from pathlib import Path
 
 import flax
@@ -133,9 +138,14 @@ from distrl.tensor_rollout import TensorRollout, act, linear_layers, mlp
 from distrl.worker_set import WorkerSet
 from studylog import record, record_median
 
-cluster.init()
+jax_platform = jax.devices()[0].platform
+os.sched_setaffinity(0, all_cores)
+with warnings.catch_warnings():
+    # JAX warns at every fork; Ray's fork is followed at once by an exec of its daemons.
+    warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+    cluster.init()
 torch.set_num_threads(1)  # the driver's torch: one core, as every in-process contender gets
-print(f"torch {torch.__version__}, jax {jax.__version__} ({jax.devices()[0].platform}), flax {flax.__version__}, "
+print(f"torch {torch.__version__}, jax {jax.__version__} ({jax_platform}), flax {flax.__version__}, "
       f"optax {optax.__version__}, gymnax {version('gymnax')}, "
       f"gymnasium {gym.__version__}, ray {ray.__version__}")
 
@@ -238,7 +248,9 @@ def anakin_timer(n: int, compile: bool = False):
 
 
 def gymnasium_timer(n: int, mode: str):
-    envs = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode=mode)
+    # Spawned, not forked: a fork copies none of JAX's threads but whatever locks they hold.
+    options = {"vector_kwargs": {"context": "spawn"}} if mode == "async" else {}
+    envs = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode=mode, **options)
     actor, generator = torch_actor(), torch.Generator().manual_seed(0)
     state = {"obs": envs.reset(seed=0)[0]}
     steps = unroll_for(n) if mode != "sync" else max(8, unroll_for(n) // 8)  # SyncVectorEnv is slow at large N
@@ -308,6 +320,7 @@ def jax_timer(n: int):
 
 throughput: dict[tuple[str, int], list[float]] = {}
 first_call_s: dict[tuple[str, int], float] = {}
+cores_busy: dict[str, list[float]] = {}  # the driver's CPU time over wall time, per timed call
 for n in sizes:
     timers, closers = {}, []
     timers["anakin"], first_call_s["anakin", n] = anakin_timer(n)
@@ -322,7 +335,9 @@ for n in sizes:
     names = list(timers)
     for turn in range(repeats):
         for name in names[turn % len(names):] + names[:turn % len(names)]:
+            cpu, wall = time.process_time(), time.perf_counter()
             throughput.setdefault((name, n), []).append(timers[name]())
+            cores_busy.setdefault(name, []).append((time.process_time() - cpu) / (time.perf_counter() - wall))
     for envs in closers:
         envs.close()
     print(f"N = {n:>6}: " + "  ".join(f"{name} {statistics.median(throughput[name, n]):>11,.0f}" for name in names))
@@ -339,6 +354,11 @@ for name in contender_names:
 for (name, n), seconds in first_call_s.items():
     if name != "anakin":
         print(f"{name} at N = {n}: first call (compilation included) {seconds:.2f} s")
+# The one-core rule, checked: the driver's CPU time over wall time while each contender ran
+# (gym_async's work is in its subprocesses, which this does not see).
+print("cores busy in the driver, max over N and turns: "
+      + ", ".join(f"{name} {max(cores_busy[name]):.2f}" for name in contender_names if name in cores_busy))
+assert all(max(cores_busy[name]) < 1.3 for name in cores_busy), "an in-process contender used more than one core"
 
 
 def fit(name: str) -> tuple[float, float]:
@@ -463,7 +483,8 @@ assert learned["reached"]
 # The annealing runs over 1M steps, not CleanRL's and PureJaxRL's 500k: at 1,024 rows per
 # iteration a run needs 200k–500k steps, and a first full run annealed over 500k left one
 # Sebulba seed and one synchronous one below 450 when the step size reached zero.
-# Torch's learners use one thread; the clock starts when every actor is up. The JAX runs'
+# Torch's learners use one thread and JAX one core (see the imports); the clock starts
+# when every actor is up. The JAX runs'
 # clocks include building the program and compiling it (the first iteration); torch's
 # contenders run eagerly and compile nothing.
 
@@ -759,7 +780,8 @@ model = fresh.policy.model
 params = [t.detach().clone() for layer in (*linear_layers(model.actor), *linear_layers(model.critic)) for t in layer]
 moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
 lr = fresh.policy.config.lr
-loss_gap = abs(float(ppo_objective(params, mb)) - float(fresh.policy.loss(fresh.policy, minibatch)[0]))
+with torch.no_grad():
+    loss_gap = abs(float(ppo_objective(params, mb)) - float(fresh.policy.loss(fresh.policy, minibatch)[0]))
 fresh.policy.learn_on_batch(minibatch)
 after = [t.detach() for layer in (*linear_layers(model.actor), *linear_layers(model.critic)) for t in layer]
 update_gap = max(float((a - b).abs().max()) for a, b in zip(ppo_update(params, moments, torch.zeros(()), mb, lr)[0], after))
@@ -911,16 +933,19 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # dispatch of some forty operations per step on one side, gymnasium's numpy calls on the
 # other. Compiling eight steps of actor and environment into one call (`anakin_compiled`)
 # pays that overhead once per eight steps, and at 256 environments it passes gymnasium's
-# vector CartPole (the recorded ratios, compiled and eager); at 4,096, where the matmuls
-# and `tanh` are most of a step, the compiled program was slower than the eager one. Its
-# first call, the compilation, is in the first-call times above.
+# vector CartPole (the recorded ratios, compiled and eager). At 4,096, where the matmuls
+# and `tanh` are most of a step, compiling gains less; how much less depends on the
+# processor (the record names it): on the Intel host of this lab's earlier runs the
+# compiled program was slower there than the eager one. Its first call, the compilation,
+# is in the first-call times above.
 #
 # **JAX removes the per-step overhead.** With `lax.scan` the whole $T$-step loop is one
 # XLA program, so the fit's $a$ for JAX is an order of magnitude below torch's and JAX
-# saturates at tens of environments instead of hundreds. The gap is widest at small $N$,
-# where the overhead is nearly all of a step, and narrowest at a few thousand
-# environments; past that it opens again, since JAX's per-environment cost $b$ is lower
-# too, as the 65,536-environment ratio recorded below shows.
+# saturates at tens of environments instead of about a hundred. The gap is widest at
+# small $N$, where the overhead is nearly all of a step. From a few hundred environments
+# on, eager torch runs at a fraction of JAX's speed that no larger $N$ closes (the ratios
+# recorded below), since JAX's per-environment cost $b$ is several times lower too (the
+# fits above).
 #
 # **On an H200 the acting program runs at about a billion steps per second, and the whole
 # of Anakin's training at tens of millions.** The acting table is acting only; the training
@@ -960,14 +985,17 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # Torch can compile the update too, and the compiled update is several times faster than
 # the eager one (`compiled_update_speedup`), but its first call, from an empty cache,
 # takes seconds (`compiled_update_compile_s`), and the iterations it needs to pay that
-# back are of the order of a whole race run (both printed above). By that arithmetic, not
-# measured as a race contender, a compiled Anakin would finish about where the eager one
-# does and still well behind JAX, so the race's Anakin runs eagerly. XLA compiled JAX's whole iteration, acting and all, in two to three seconds.
+# back are at least those of a whole race run (both printed above). By that arithmetic, not
+# measured as a race contender, a compiled Anakin would finish no sooner than the eager one
+# does and still well behind JAX, so the race's Anakin runs eagerly. On one core, XLA
+# compiled JAX's whole iteration, acting and all, in a few seconds (the first-iteration
+# times above).
 #
-# **Two replicas are slower than one here.** A replica's minibatch update costs about
-# what one replica's full update does (the splits above): at these sizes a gradient's cost
-# is per operation more than per row, so computing it on half the rows saves little, and
-# the all-reduce and the clip-and-apply of the mean come on top. The replicas also wait
+# **Two replicas are slower than one here.** A replica's gradient on its half of a
+# minibatch costs most of what one replica's whole update does (the splits above): at
+# these sizes a gradient's cost is per operation more than per row, so computing it on
+# half the rows saves little, and the all-reduce and the clip-and-apply of the mean come
+# on top. The replicas also wait
 # for each other at every all-reduce, sixteen times per iteration, on two cores that
 # also run Ray. They stay bit-identical (the check recorded below). On a TPU each core's
 # update is compiled and the `pmean` runs over the chips' interconnect.

@@ -47,8 +47,9 @@ class TensorRollout:
         # ~40 eager calls a step costs are paid once per call. Measured on this project's
         # 2-core CPU at N = 256: 281 µs per step eager, 244 with only the environment
         # compiled, 167 with 8 steps per call (16 and 32 steps: 160 and 155, for 2× and 4×
-        # the compile time). At N = 4096, where the matmuls and tanh dominate, it is no
-        # faster (5–15% slower in three runs); on an H200 it is 4× faster there.
+        # the compile time). At N = 4096, where the matmuls and tanh dominate, it was no
+        # faster on an Intel host (5–15% slower in three runs), 1.5× faster on an AMD EPYC
+        # one, and 4× faster on an H200.
         # On the CPU, cpp_wrapper: the compiled program calls its kernels from C++ instead of
         # Python, 12–14% more steps per second at N = 256 here (two runs each way). Not
         # measured on a GPU, so not used there.
