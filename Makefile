@@ -29,7 +29,7 @@ check: $(STAMP)
 	$(VENV)/bin/studylog check
 
 test: $(STAMP) $(CHROMIUM)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(PY) bench/site_scale.py

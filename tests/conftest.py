@@ -212,6 +212,24 @@ def kill_actor(actor) -> None:
         time.sleep(0.05)
 
 
+# `make test` runs two pytest-xdist workers (`--dist loadgroup`). Alone, the tests that run
+# Ray and the labs kept 1.7 of the two cores busy and the site generator's tests 1.0, so
+# the two halves overlap on this machine. The groups keep one Ray session per test run (on
+# one worker) and each module-scoped or session-scoped build on the worker that uses it.
+RAY_FIXTURES = {"ray_session", "two_nodes", "quick_runs"}
+
+
+def pytest_itemcollected(item):
+    module = item.module.__name__ if item.module else ""
+    if RAY_FIXTURES & set(item.fixturenames):
+        group = "ray"
+    elif module.startswith("test_browser"):
+        group = "browser"  # one built site and one chromium for all browser modules
+    else:
+        group = module
+    item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have chosen the items
 def pytest_collection_modifyitems(session, config, items):
     """The tests on the two-node cluster one after another, at the end, so that the cluster
