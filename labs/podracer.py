@@ -98,7 +98,8 @@ import tempfile
 os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="podracer-inductor-")
 # One core for each throughput contender. XLA sizes its CPU thread pool from the process's
 # CPU affinity when its backend starts (gymnax's import starts it); XLA_FLAGS' thread
-# options did not limit it (a jitted unroll kept 1.9 cores busy here). So the driver holds
+# options did not limit it (in a check outside this lab on its AMD host, a jitted unroll
+# at N = 65,536 kept 1.9 cores busy with them and without them). So the driver holds
 # one core through the imports, JAX's pool is born with one thread on that core, and then
 # the driver, and the Ray processes it starts, get every core back.
 all_cores = os.sched_getaffinity(0)
@@ -481,8 +482,9 @@ assert learned["reached"]
 # | `jax_shipped` | the same code at PureJaxRL's CartPole setting: 4 environments × 128 steps, annealed over 500k | 1 |
 #
 # The annealing runs over 1M steps, not CleanRL's and PureJaxRL's 500k: at 1,024 rows per
-# iteration a run needs 200k–500k steps, and a first full run annealed over 500k left one
-# Sebulba seed and one synchronous one below 450 when the step size reached zero.
+# iteration a run needs a few hundred thousand steps (the race table), and a first full
+# run annealed over 500k left one Sebulba seed and one synchronous one below 450 when the
+# step size reached zero.
 # Torch's learners use one thread and JAX one core (see the imports); the clock starts
 # when every actor is up. The JAX runs'
 # clocks include building the program and compiling it (the first iteration); torch's
@@ -933,10 +935,10 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # dispatch of some forty operations per step on one side, gymnasium's numpy calls on the
 # other. Compiling eight steps of actor and environment into one call (`anakin_compiled`)
 # pays that overhead once per eight steps, and at 256 environments it passes gymnasium's
-# vector CartPole (the recorded ratios, compiled and eager). At 4,096, where the matmuls
-# and `tanh` are most of a step, compiling gains less; how much less depends on the
-# processor (the record names it): on the Intel host of this lab's earlier runs the
-# compiled program was slower there than the eager one. Its first call, the compilation,
+# vector CartPole (the recorded ratios, compiled and eager). At 4,096 compiling gains
+# less (the table), and how much less depends on the processor (the record names it): on
+# the Intel host of this lab's earlier runs the compiled program was slower there than
+# the eager one. Its first call, the compilation,
 # is in the first-call times above.
 #
 # **JAX removes the per-step overhead.** With `lax.scan` the whole $T$-step loop is one
@@ -957,31 +959,31 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 #
 # **Anakin's premise, measured.** The control rows left one piece on the host, drawing the
 # minibatch permutation with numpy and copying it over. At a million environments that
-# piece made learning about eight times slower and cut training throughput by about seven
-# (`anakin_gpu_device_vs_host_shuffle`); drawn on the device, it disappears from the
-# profile. This is the paper's point in one line of code: whatever crosses between host
-# and device inside the loop sets the pace.
+# piece made learning about eight times slower (6.4 s against 0.8 s per round) and cut
+# training throughput by about seven (`anakin_gpu_device_vs_host_shuffle`). The paper's
+# premise, in one line of code: one piece of the loop left on the host set the pace of
+# the whole program on the device.
 #
 # **More steps per second is not faster learning.** The learning check (one run, not a
 # race) trained 4,096 environments to a last-20 mean of 450 on the GPU. It needed about
-# two hundred rounds of 16 minibatch updates, and an update took about 6 ms at 32,768
-# rows and about 7 ms at 524,288 (the learning column divided by 16): an update is
-# hundreds of small kernels and five reads of loss statistics back to the host, and its
-# time goes with their number more than with the rows. So the run took longer in
-# wall-clock time than the CPU race's Anakin with 32 environments, while taking about a
-# hundred times as many environment steps. For a network this small, the number of
-# sequential updates, not the steps per second, bounded the time to learn.
+# two hundred rounds, fewer than the CPU race's Anakin needed iterations, but each of a
+# round's 16 minibatch updates took about 6 ms at 32,768 rows, against under 2 ms for a
+# CPU update on 256 rows (the split above). Sixteen times the rows cost little more
+# on the GPU, about 7 ms at 524,288 (the learning column divided by 16). So the run took
+# several times as long in wall-clock time as the CPU race's Anakin, while taking about a
+# hundred times as many environment steps: at this network's size, a GPU update's fixed
+# cost, not the steps per second, set the time to learn.
 #
 # **The race is decided by learning, not acting.** At the shared setting an iteration is
 # 1,024 steps of acting and 16 minibatch updates, and the split above shows the updates
 # take most of it in eager torch: each is a forward pass, a backward pass, a gradient
-# clip and an Adam step, hundreds of small operations. So Anakin and SyncSamples are far
-# closer in the race than in the throughput figures: SyncSamples already hides its acting
-# behind learning, with two workers sampling ahead. The JAX reference is
-# fastest, and most of its time is compilation: after its first iteration, each
-# iteration, updates included, costs a fraction of torch's, because XLA compiles the
-# rollout, GAE, the 16 updates and Adam into one program. That whole-program compilation,
-# not where the environment lives, is what the paper's JAX stack brings to a CPU.
+# clip and an Adam step. So Anakin's acting, many times `SyncVectorEnv`'s steps per
+# second in the throughput table, shortens its race only a little against SyncSamples
+# (the recorded ratio), whose two workers sample the next batch while the driver learns.
+# The JAX reference is fastest, and most of its time is compilation: after its first
+# iteration, each iteration, acting and the 16 updates included, costs a fraction of
+# torch's (the per-iteration times above), and XLA compiles that whole iteration into
+# one program.
 # Torch can compile the update too, and the compiled update is several times faster than
 # the eager one (`compiled_update_speedup`), but its first call, from an empty cache,
 # takes seconds (`compiled_update_compile_s`), and the iterations it needs to pay that
@@ -992,13 +994,12 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # times above).
 #
 # **Two replicas are slower than one here.** A replica's gradient on its half of a
-# minibatch costs most of what one replica's whole update does (the splits above): at
-# these sizes a gradient's cost is per operation more than per row, so computing it on
-# half the rows saves little, and the all-reduce and the clip-and-apply of the mean come
-# on top. The replicas also wait
-# for each other at every all-reduce, sixteen times per iteration, on two cores that
-# also run Ray. They stay bit-identical (the check recorded below). On a TPU each core's
-# update is compiled and the `pmean` runs over the chips' interconnect.
+# minibatch took more than half of one replica's whole update (the splits above), and
+# the all-reduce and the clip-and-apply of the mean came on top: together, more than the
+# whole update. The replicas also wait for each other at every all-reduce, sixteen times
+# per iteration, on two cores that also run Ray. They stay bit-identical (the check
+# recorded below). On a TPU each core's update is compiled and the `pmean` runs over the
+# chips' interconnect.
 #
 # **Sebulba's overlap pays, within its bound.** With the actor's and the learner's times
 # of the synchronous run, the model bounds the overlap's speed-up by
