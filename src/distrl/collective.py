@@ -146,29 +146,13 @@ class CollectiveGroup:
     """n participants, and the driver-side plans of each collective."""
 
     def __init__(self, size: int, num_cpus_per_participant: float = ACTOR_CPUS,
-                 actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0,
-                 start_timeout_s: float = 300.0):
-        """Returns once every participant's process is up: `timeout_s` then bounds each
-        collective alone, not also the start of a process that imports torch (seconds, and
-        tens of seconds on a loaded machine), which has its own `start_timeout_s`."""
+                 actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0):
         assert size >= 1, "a group needs at least one participant"
         per_rank = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * size
         cls = ray.remote(num_cpus=num_cpus_per_participant)(Participant)
         self.size, self.timeout_s = size, timeout_s
         self.ranks = [cls.options(**per_rank[r]).remote(r, size) for r in range(size)]
         self.length, self.dtype, self.gloo_ready = 0, np.dtype(np.float32), False
-        started = {p.__ray_ready__.remote(): r for r, p in enumerate(self.ranks)}
-        _, waiting = ray.wait(list(started), num_returns=size, timeout=start_timeout_s)
-        if waiting:
-            self.stop()
-            raise TimeoutError(f"participant ranks {sorted(started[ref] for ref in waiting)} did not start within "
-                               f"{start_timeout_s:.0f} s (Ray leaves an actor it cannot place for lack of "
-                               f"resources waiting; each asks for {num_cpus_per_participant} CPU)")
-        try:
-            ray.get(list(started))
-        except RayError:  # a participant's constructor failed: nothing of the group is left running
-            self.stop()
-            raise
 
     @classmethod
     def of(cls, participants: Sequence, length: int, dtype=np.float32, timeout_s: float = 60.0) -> "CollectiveGroup":
@@ -307,7 +291,8 @@ class CollectiveGroup:
                 raise ParticipantLost(lost, operation) from error
             if isinstance(error, GetTimeoutError):
                 raise TimeoutError(f"{operation} did not finish within {self.timeout_s + 5:.0f} s; "
-                                   f"not answering: ranks {silent or 'none'}") from error
+                                   f"not answering: ranks {silent or 'none'} (an actor Ray could not place "
+                                   f"for lack of CPUs also waits)") from error
             raise
 
     def _health(self) -> tuple[list[int], list[int]]:
