@@ -9,9 +9,12 @@ PORT ?= 8000
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	# The CPU build of torch first (a plain torch requirement would pull CUDA wheels).
+	# The CPU build of torch first, by pip, which finds it on this machine's disk (a plain
+	# torch requirement would pull CUDA wheels). The rest by uv, which keeps that torch and
+	# resolves the same versions as pip: 23 s here against pip's 70 s, bytecode included.
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet uv==0.13.9
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
 	touch $@
 
 # The browser tests drive Debian's chromium; Playwright never downloads a browser.

@@ -87,8 +87,8 @@ def test_a_worker_evaluates_each_pair_at_plus_and_minus_sigma_epsilon_from_one_s
 
 def test_flat_naive_and_tree_drivers_make_the_same_updates(ray_session):
     config = ESConfig(hidden=(16,), noise_size=100_000, max_episode_steps=50, pairs_per_worker=2)
-    runs = {"flat": ES(config, 4, num_cpus_per_worker=0.1), "naive": ES(config, 4, vectors=True, num_cpus_per_worker=0.1),
-            "tree": ESTree(config, num_groups=2, group_size=2, num_cpus_per_worker=0.1)}
+    runs = {"flat": ES(config, 2, num_cpus_per_worker=0.1), "naive": ES(config, 2, vectors=True, num_cpus_per_worker=0.1),
+            "tree": ESTree(config, num_groups=2, group_size=1, num_cpus_per_worker=0.1)}
     try:
         for _ in range(3):
             stats = {name: run.step() for name, run in runs.items()}
