@@ -23,14 +23,19 @@ ALGORITHMS = ("naive", "tree", "ring", "gloo")
 REFERENCE = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
 
 
+def started(*groups: CollectiveGroup) -> None:
+    """Returns once every participant's process is up, so that the bounds under test time
+    the collectives and not the start of processes that import torch (which took more than
+    a call's 15 s in CI, with the other test worker loading both cores)."""
+    ray.get([rank.__ray_ready__.remote() for group in groups for rank in group.ranks], timeout=600)
+
+
 @pytest.fixture(scope="module")
 def groups(ray_session):
     """One group per size, reused by every example (actors take a second to start)."""
     # 15 actors at a tenth of a CPU each fit the session's 2 CPUs (Ray would leave the rest unplaced).
     made = {n: CollectiveGroup(n, num_cpus_per_participant=0.1, timeout_s=30) for n in range(1, 6)}
-    # Every participant started before the first example: fifteen processes importing torch
-    # can take longer than one call's 35 s on a loaded machine.
-    ray.get([rank.__ray_ready__.remote() for group in made.values() for rank in group.ranks], timeout=600)
+    started(*made.values())  # all fifteen start together
     yield made
     for group in made.values():
         group.stop()
@@ -136,17 +141,10 @@ def test_bad_requests_are_refused_clearly(groups):
         group.allreduce("prod")
 
 
-def started(group: CollectiveGroup) -> CollectiveGroup:
-    """The group once every participant's process is up, so that the bounds under test time
-    the collectives and not the start of processes that import torch (which took more than
-    a call's 15 s in CI, with the other test worker loading both cores)."""
-    ray.get([rank.__ray_ready__.remote() for rank in group.ranks], timeout=600)
-    return group
-
-
 @pytest.mark.parametrize("algorithm", ["naive", "tree", "ring"])
 def test_a_dead_participant_fails_the_call_naming_its_rank(ray_session, algorithm):
-    group = started(CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10))  # rank 2: a leaf of the tree
+    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10)  # rank 2: a leaf of the tree
+    started(group)
     group.set_buffers([np.ones(1_000_000, np.float32)] * 3)
     group.allreduce("sum", algorithm)
     kill_actor(group.ranks[2])
@@ -158,7 +156,8 @@ def test_a_dead_participant_fails_the_call_naming_its_rank(ray_session, algorith
 
 
 def test_a_participant_dying_mid_ring_fails_the_others_in_bounded_time(ray_session):
-    group = started(CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10))
+    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10)
+    started(group)
     group.set_buffers([np.ones(32_000_000, np.float32)] * 3)  # 128 MB: the ring takes a while
     killer = threading.Timer(0.05, ray.kill, args=(group.ranks[1],))
     start = time.monotonic()
@@ -171,7 +170,8 @@ def test_a_participant_dying_mid_ring_fails_the_others_in_bounded_time(ray_sessi
 
 
 def test_gloo_with_a_dead_peer_times_out_instead_of_hanging(ray_session):
-    group = started(CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=5))
+    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=5)
+    started(group)
     group.set_buffers([np.ones(1000, np.float32)] * 3)
     group.allreduce("sum", "gloo")
     kill_actor(group.ranks[0])

@@ -201,6 +201,10 @@ class ESStats:
     mean_return: float
     max_return: float
 
+    @classmethod
+    def of(cls, returns: np.ndarray, lengths: np.ndarray) -> "ESStats":
+        return cls(returns.size, int(lengths.sum()), float(returns.mean()), float(returns.max()))
+
 
 def make_noise(config: ESConfig) -> np.ndarray:
     """The shared table: `noise_size` draws of N(0, 1), the same for the same seed."""
@@ -237,8 +241,7 @@ class ES:
             total = weighted_noise_sum(self.noise, np.concatenate([r.indices for r in received]), weights,
                                        self.policy.dim)
         self._update(total, len(weights))
-        lengths = np.concatenate([r.lengths for r in received])
-        return ESStats(returns.size, int(lengths.sum()), float(returns.mean()), float(returns.max()))
+        return ESStats.of(returns, np.concatenate([r.lengths for r in received]))
 
     def _update(self, weighted_sum: np.ndarray, pairs: int) -> None:
         """θ ← Adam step up g − λθ, g = Σ w_i ε_i / (2nσ)."""
@@ -289,8 +292,7 @@ class ESTree(ES):
         partial = ray.get([g.weighted_sum.remote(weights[lo:hi], self.policy.dim)
                            for g, lo, hi in zip(self.groups, bounds[:-1], bounds[1:])])
         self._update(np.sum(partial, axis=0), len(weights))
-        lengths = np.concatenate([n for _, n in answers])
-        return ESStats(returns.size, int(lengths.sum()), float(returns.mean()), float(returns.max()))
+        return ESStats.of(returns, np.concatenate([n for _, n in answers]))
 
     def stop(self) -> None:
         for g in self.groups:
