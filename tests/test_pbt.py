@@ -58,3 +58,22 @@ def test_explore_multiplies_what_was_taken_by_a_drawn_factor_and_unscored_member
     assert pbt.hyperparams[2] == {"lr": 1.0, "ent_coef": 0.01}  # the winner is left as it was
     for m in members:
         m.stop()
+
+
+def test_the_default_score_counts_only_episodes_since_the_last_copy(ray_session):
+    members = population(2)
+    pbt = PBT(members, [{"lr": 1e-3}, {"lr": 2e-3}], set_lr, interval=10**6, fraction=0.5, factors=(1.0,))
+    members[0].stats.returns[:] = [10.0] * 30
+    members[1].stats.returns[:] = [50.0] * 30
+    pbt.exploit_and_explore()
+    assert pbt.copies == [(0, 0, 1)] and pbt.since_copy(0) == [] and pbt.since_copy(1) == [50.0] * 30
+    # Its own thirty poor episodes no longer count against it; the winner's do not count for it.
+    members[0].stats.returns.extend([60.0] * 3)
+    assert pbt.since_copy(0) == [60.0] * 3
+    pbt.exploit_and_explore()
+    assert pbt.copies[-1][1:] == (1, 0)  # 60 now beats 50: member 1 takes member 0's state
+    # A member with no episode since its copy ranks last.
+    pbt.exploit_and_explore()
+    assert pbt.copies[-1][1:] == (1, 0)
+    for m in members:
+        m.stop()

@@ -33,6 +33,12 @@ REQUIRED = {
                  "sebulba_policy_lag_mean"},
     # Quick: one seed to a greedy 100 without RLlib (Ape-X's slow start may miss it in the 8 s
     # cap, so its time is not required), throughput with one and two evaluators.
+    # Quick: D up to 10^5, N up to 4 (one tree of 2 groups), one seed to 100, PBT members
+    # that sample themselves; PBT's times are not required (a 20 s cap may stop it first).
+    "evolution": {"es_protocols_max_abs_diff", "es_bytes_per_iter_ratio_1e5", "es_seeds_bytes_max_over_min",
+                  "tree_vs_flat_driver_time_4", "driver_ms_per_message", "es_time_to_100_s", "evotorch_time_to_100_s",
+                  "ppo_time_to_100_s", "es_vs_evotorch_time_to_100", "es_episodes_scaling_2",
+                  "plain_episodes_scaling_2", "pbt_loc"},
     "replay": {"apex_loc", "dqn_time_to_100_s", "cleanrl_time_to_100_s", "apex_frames_scaling_2",
                "apex_frames_scaling_2_cpu_bound", "apex_updates_per_s", "apex_model_ceiling_frames_per_s"},
 }
