@@ -715,7 +715,7 @@ if per_seed:
 # processes: the driver's work and each iteration's wait for its slower worker.
 #
 # **Composition.** PBT is the class printed above: 36 lines of code that never look
-# inside an optimizer, plus a four-line `apply` that does. Whether its population's best
+# inside an optimizer, plus a three-line `apply` that does. Whether its population's best
 # member reached the target sooner than the best of the same four draws without it is
 # counted per seed below. It need not in every seed: exploiting every 4 steps copies
 # whichever member's last 20 episodes look best, and a copy of a member that then learns

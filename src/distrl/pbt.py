@@ -11,8 +11,9 @@ a population at once and, every `interval` steps,
 - explores: each hyperparameter it took is multiplied by a factor drawn from `factors`.
 
 How a hyperparameter reaches an optimizer is the caller's `apply(optimizer, values)`: the
-only place that knows the optimizer's insides. Each member keeps its own statistics, so a
-member that took another's state shows the new policy's returns as its episodes end.
+only place that knows the optimizer's insides. Each member keeps its own statistics; the
+default score is the mean return of its last 20 episodes since it last took a state, so a
+member is judged by the weights it now holds, not by the ones it threw away.
 """
 
 from __future__ import annotations
