@@ -1,0 +1,192 @@
+"""distrl.shm_ring: the shared-memory ring equals numpy's reduction on every rank, a lost or
+silent rank fails the others' call within the bound, and no buffer outlives its ranks.
+
+The ranks are plain processes here (the transport needs no Ray), each serving requests
+over a pipe, so that these tests run beside the Ray tests instead of behind them."""
+
+from __future__ import annotations
+
+import glob
+import multiprocessing
+import os
+import signal
+import time
+import uuid
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from distrl.shm_ring import RingBroken, ShmRing
+
+CAPACITY = 80_000  # bytes: 10^4 float64
+DTYPES = (np.float32, np.float64, np.int32, np.int64)
+REFERENCE = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
+
+
+def serve(group: str, rank: int, size: int, timeout_s: float, pipe) -> None:
+    """One rank: connect, then answer (op, array) with the all-reduced array, or the error."""
+    ring = ShmRing(group, rank, size, CAPACITY, timeout_s)
+    ring.connect()
+    pipe.send("connected")
+    while (request := pipe.recv()) is not None:
+        op, array, algorithm = request
+        try:
+            buffer = ring.buffer(array.dtype, len(array))
+            buffer[:] = array
+            ring.allreduce(op, array.dtype, len(array), algorithm)
+            pipe.send(buffer.copy())
+            del buffer
+        except Exception as error:
+            pipe.send(error)
+    ring.close()
+
+
+class Ring:
+    """n rank processes on one ShmRing."""
+
+    def __init__(self, size: int, timeout_s: float = 30.0):
+        context = multiprocessing.get_context("spawn")  # no inherited state: as separate actors
+        self.group, self.pipes, self.processes = uuid.uuid4().hex[:12], [], []
+        for rank in range(size):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=serve, args=(self.group, rank, size, timeout_s, theirs), daemon=True)
+            process.start()
+            self.pipes.append(mine)
+            self.processes.append(process)
+        for pipe in self.pipes:
+            assert pipe.poll(60) and pipe.recv() == "connected"
+
+    def call(self, op: str, inputs: list[np.ndarray], algorithm: str | None = None, ranks: list[int] | None = None,
+             wait_s: float = 60) -> list:
+        ranks = range(len(self.pipes)) if ranks is None else ranks
+        for r in ranks:
+            self.pipes[r].send((op, inputs[r], algorithm))
+        return [self.pipes[r].recv() if self.pipes[r].poll(wait_s) else TimeoutError(f"rank {r}") for r in ranks]
+
+    def close(self) -> None:
+        for pipe, process in zip(self.pipes, self.processes):
+            if process.is_alive():
+                pipe.send(None)
+            process.join(10)
+            assert not process.is_alive()
+
+    def files(self) -> list[str]:
+        return glob.glob(f"/dev/shm/distrl-ring-{self.group}-*")
+
+
+@pytest.fixture(scope="module")
+def rings():
+    made = {n: Ring(n) for n in (1, 2, 3, 4)}
+    yield made
+    for ring in made.values():
+        ring.close()
+
+
+@st.composite
+def ring_inputs(draw):
+    n = draw(st.integers(1, 4))
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    length = draw(st.integers(0, CAPACITY // dtype.itemsize))
+    op = draw(st.sampled_from(["sum", "max", "min"] + (["mean"] if np.issubdtype(dtype, np.floating) else [])))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if np.issubdtype(dtype, np.integer):
+        inputs = [rng.integers(-10**6, 10**6, length).astype(dtype) for _ in range(n)]
+    else:
+        inputs = [(rng.standard_normal(length) * 10.0 ** rng.integers(-3, 4)).astype(dtype) for _ in range(n)]
+    return n, inputs, op
+
+
+@pytest.mark.parametrize("algorithm", ["ring", "direct"])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ring_inputs())
+def test_every_rank_holds_numpys_reduction(rings, algorithm, case):
+    n, inputs, op = case
+    outputs = rings[n].call(op, inputs, algorithm)
+    stacked = np.stack(inputs)
+    want = REFERENCE[op].reduce(stacked, axis=0, dtype=stacked.dtype)
+    want = want / n if op == "mean" else want
+    for out in outputs:
+        assert isinstance(out, np.ndarray), out
+        assert out.dtype == want.dtype and out.shape == want.shape
+        if np.issubdtype(want.dtype, np.integer) or op in ("max", "min"):
+            np.testing.assert_array_equal(out, want)
+        else:  # float sums in another order: within a few ulps of the sum of magnitudes
+            scale = np.abs(stacked).sum(axis=0) / (n if op == "mean" else 1)
+            assert (np.abs(out - want) <= 4 * n * np.finfo(want.dtype).eps * scale + 1e-30).all()
+        np.testing.assert_array_equal(out, outputs[0])  # every rank holds the same bytes
+
+
+def test_back_to_back_calls_reuse_the_buffers_without_a_file_left(rings):
+    ring = rings[4]
+    assert ring.files() == []  # every name went once the neighbours had mapped the buffers
+    for call in range(30):  # a neighbour's next call may start while this one ends; the paths alternate
+        length = (10, 1000, 9000)[call % 3]  # direct, direct, ring (72 KB)
+        inputs = [np.full(length, rank + call, np.int64) for rank in range(4)]
+        for out in ring.call("sum", inputs):
+            np.testing.assert_array_equal(out, np.full(length, 6 + 4 * call))
+
+
+@pytest.mark.parametrize("algorithm", ["ring", "direct"])
+def test_a_silent_rank_fails_the_others_within_the_bound_and_a_dead_one_at_once(algorithm):
+    ring = Ring(3, timeout_s=2.0)
+    try:
+        start = time.monotonic()
+        errors = ring.call("sum", [np.ones(100)] * 3, algorithm, ranks=[0, 2], wait_s=30)  # rank 1 never calls
+        elapsed = time.monotonic() - start
+        assert all(isinstance(e, RingBroken) for e in errors), errors
+        assert any("within 2 s" in str(e) for e in errors), errors
+        assert 2.0 <= elapsed < 2.0 + 5, elapsed
+        os.kill(ring.processes[1].pid, signal.SIGKILL)
+        ring.processes[1].join(10)
+        start = time.monotonic()
+        errors = ring.call("sum", [np.ones(100)] * 3, algorithm, ranks=[0, 2], wait_s=30)
+        assert all(isinstance(e, RingBroken) for e in errors), errors
+        assert any("rank 1 is gone" in str(e) for e in errors), errors  # a send to it is refused at once
+        if algorithm == "ring":  # rank 2 sends only to rank 0, and learns it from rank 0's ABORT
+            assert any("rank 0 aborted" in str(e) for e in errors), errors
+        assert time.monotonic() - start < 2.0  # no one waited for the timeout
+        assert ring.files() == []
+    finally:
+        for process in ring.processes:
+            process.kill()
+            process.join(10)
+    assert ring.files() == []
+
+
+@pytest.mark.parametrize("algorithm", ["ring", "direct"])
+def test_ranks_that_disagree_on_length_or_dtype_are_named(algorithm):
+    ring = Ring(2, timeout_s=5.0)
+    try:
+        errors = ring.call("sum", [np.ones(10, np.float32), np.ones(12, np.float32)], algorithm)
+        assert all(isinstance(e, RingBroken) for e in errors), errors
+        assert any("10 × float32" in str(e) and "12 × float32" in str(e) for e in errors), errors
+    finally:
+        for process in ring.processes:
+            process.kill()
+            process.join(10)
+
+
+def test_one_rank_bad_arguments_and_closing_leave_nothing():
+    group = uuid.uuid4().hex[:12]
+    ring = ShmRing(group, 0, 1, capacity=64)
+    ring.connect()
+    buffer = ring.buffer(np.float64)
+    assert len(buffer) == 8
+    buffer[:] = np.arange(8)
+    ring.allreduce("mean", np.float64)
+    np.testing.assert_array_equal(buffer, np.arange(8))
+    with pytest.raises(ValueError, match="unknown op 'prod'"):
+        ring.allreduce("prod")
+    with pytest.raises(TypeError, match="mean of int64"):
+        ring.allreduce("mean", np.int64)
+    with pytest.raises(ValueError, match="unknown algorithm 'tree'"):
+        ring.allreduce("sum", algorithm="tree")
+    with pytest.raises(ValueError, match="the ring holds 64"):
+        ring.buffer(np.float64, 9)
+    del buffer
+    ring.close()
+    unconnected = ShmRing(group, 0, 2, capacity=64)
+    unconnected.close()  # it never connected: its file is removed here
+    assert glob.glob(f"/dev/shm/distrl-ring-{group}-*") == []
