@@ -9,7 +9,7 @@ ranks tell each other directly when data is ready. This module is that path; Ray
 places and supervises the actors that hold a `ShmRing`. It is written here from the
 operating system's primitives because the two ready-made candidates fall short
 (`bench/transport.py`): Ray's compiled graphs reuse shared-memory channels, but a chain
-driver → a → b → driver of 4 KiB took 0.41 ms (a ring at n = 4 makes six such hops a
+driver → a → b → driver of 4 KiB took 0.40 ms (a ring at n = 4 makes six such hops a
 call), every message is copied into its channel, and tearing a graph down took 30 s; and a
 torch tensor in shared memory reaches a Ray actor as a copy (Ray pickles it), so sharing
 it would take a side channel of its own anyway.
@@ -25,7 +25,7 @@ goes away with its process). A message is a kind, its sender and a step number:
 
 - READY e: my event e is in place (e = 0: my input; on the ring, e = k + 1: the chunk I
   wrote in step k), and you may read it;
-- DONE k: I have finished step k, so I no longer need what you had in place for it;
+- DONE: I have read all I need of yours in this call;
 - ABORT: I failed this call; fail it too, now, instead of waiting for a message that will
   not come;
 - MAPPED, once, when connecting: I have mapped your buffer (so its name can go).
@@ -35,11 +35,12 @@ Reduce-scatter, steps k = 0..n−2: rank r reduces chunk (r − k − 1) mod n o
 neighbour into its own (after the last, r holds chunk r + 1 fully reduced, divided by n for
 a mean). All-gather, steps k = n−1 .. 2n−3, t = k − n + 1: rank r copies chunk (r − t) mod n
 from its left neighbour. In step k rank r reads its left neighbour's event k, so it waits
-for READY k. It also rewrites a chunk its right neighbour may not have read yet: the chunk
-r writes in step k was last written n steps earlier and is read by the right neighbour in
-step k + 1 − n, so r waits for DONE k + 1 − n first. A call ends once the right neighbour
-is DONE with its last step, so that the caller may write the buffer again as soon as
-`allreduce` returns. Each rank reads and writes 5(n − 1)/n of the buffer (per chunk step: a
+for READY k. The chunk r writes in step k was last written n steps earlier, and its right
+neighbour reads that older value in step k + 1 − n; no wait is needed for it, because the
+READYs already order it: r is at step k only after r − 1 finished step k − 1, which came
+after r − 2 finished step k − 2, and so on round the ring to r + 1 = r − (n − 1), which
+finished step k + 1 − n. A call ends once the right neighbour is DONE, so that the caller
+may write the buffer again as soon as `allreduce` returns. Each rank reads and writes 5(n − 1)/n of the buffer (per chunk step: a
 reduction reads two chunks and writes one, a copy reads one and writes one).
 
 The direct path, for small buffers. The ring's 2(n − 1) steps are 2(n − 1) waits for a
@@ -51,13 +52,20 @@ n is, for n times the reading.
 
 Step numbers count on across calls (each call has a block of 2n − 1), so a rank's message
 for the next call, which may arrive while another is finishing the last one, is told apart
-without a reset. The first READY of a call also carries the call's length and dtype, and a
-mismatch between ranks fails the call with both named.
+without a reset. The first READY of a call also carries the call's length, dtype and
+algorithm, and a mismatch between ranks fails the call with both named.
+
+A socket holds only a few unread datagrams (`net.unix.max_dgram_qlen`, 10 here), and more
+than that can be owed to a rank that is late (n − 1 READYs on the direct path, up to about
+n on the ring). A send that finds the queue full reads this rank's own messages meanwhile
+and tries again, until `timeout_s`.
 
 Failure. A rank whose peer's process has died learns it when a send is refused, at once,
-or else when a wait passes `timeout_s`; either way it raises `RingBroken` and sends ABORT
-to every rank, which raise in turn, so the whole group fails within the bound.
-The buffers are then in an unknown state: close the ring and make a new one.
+or else when a wait passes `timeout_s`; either way (or on any other error inside a call)
+it sends ABORT to every rank, which raise `RingBroken` in turn, so the whole group fails
+within the bound. The buffers are then in an unknown state, and every later call raises at
+once: close the ring and make a new one. (A rank that Ray reports dead may keep its socket
+for a while, until its process is gone: its peers then wait out `timeout_s`.)
 """
 
 from __future__ import annotations
@@ -76,20 +84,21 @@ from .partition import chunk_bounds
 OPS = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
 READY, DONE, ABORT, MAPPED = 1, 2, 3, 4
 MESSAGE = struct.Struct("<BHqq")  # kind, sender's rank, step number, the call's signature (first READY only)
+ALGORITHMS = ("ring", "direct")
 # At or below this many bytes a call takes the direct path (two waits) instead of the ring's
-# 2(n − 1) steps. Measured here at n = 4 (bench/transport.py): 4 KiB 0.13 ms direct against
-# 0.29 on the ring, 64 KiB 0.19 against 0.38, 1 MiB 1.39 against 0.59.
+# 2(n − 1) steps. Measured here at n = 4 (bench/transport.py): 4 KiB 0.25 ms direct against
+# 0.33 on the ring, 64 KiB 0.30 against 0.44, 1 MiB 1.51 against 0.52.
 DIRECT_MAX_BYTES = 64 * 1024
 # Before blocking on its socket, a waiting rank looks this many times, yielding its core in
 # between: the neighbour's message often comes within microseconds, and a blocked rank's
-# wake-up costs more. Measured here, 4 KiB on the ring: 26 µs at n = 2 against 110 µs
-# with no looking; no change at n = 4, where four ranks share the two cores.
+# wake-up costs more. Measured here (4 KiB, plain processes, two runs): 18 µs at n = 2
+# against 65-73 µs with no looking, and 119-199 µs at n = 4 against about 295.
 SPIN_YIELDS = 50
 
 
 class RingBroken(RuntimeError):
     """An all-reduce could not finish: a rank died, stopped answering, aborted, or called
-    with another length or dtype."""
+    with another length, dtype or algorithm."""
 
 
 class ShmRing:
@@ -103,7 +112,7 @@ class ShmRing:
     def __init__(self, group: str, rank: int, size: int, capacity: int, timeout_s: float = 60.0):
         assert 0 <= rank < size, f"rank {rank} outside a group of {size}"
         self.group, self.rank, self.size, self.capacity, self.timeout_s = group, rank, size, capacity, timeout_s
-        self.calls = 0
+        self.calls, self.broken = 0, ""
         self.ready, self.done = [-1] * size, [-1] * size  # the highest step number each rank has sent
         self.mapped_by: set[int] = set()
         self.signatures: dict[tuple[int, int], int] = {}  # (sender, READY step) -> its call's signature
@@ -116,11 +125,17 @@ class ShmRing:
         self.poll = select.poll()
         self.poll.register(self.sock, select.POLLIN)
         self.path = f"/dev/shm/{self._name(rank)}"
+        self.maps: list[mmap.mmap | None] = [None] * size
+        # Made whole under a private name, then renamed: a rank that finds the file finds
+        # it at its full size.
+        making = f"{self.path}.{os.getpid()}"
         try:
-            self.maps: list[mmap.mmap | None] = [None] * size
-            self.maps[rank] = self._map(self.path, create=True)
+            self.maps[rank] = self._map(making, create=True)
+            os.rename(making, self.path)
         except BaseException:
             self.sock.close()
+            if os.path.exists(making):
+                os.unlink(making)
             raise
         self.scratch = np.empty(0, np.uint8)  # the direct path's result, before it is written back
 
@@ -172,8 +187,10 @@ class ShmRing:
         DIRECT_MAX_BYTES). Every rank must pass the same arguments."""
         if op not in OPS:
             raise ValueError(f"unknown op {op!r}; use one of {sorted(OPS)}")
-        if algorithm not in (None, "ring", "direct"):
+        if algorithm not in (None, *ALGORITHMS):
             raise ValueError(f"unknown algorithm {algorithm!r}; use 'ring' or 'direct'")
+        if self.broken:
+            raise RingBroken(f"rank {self.rank}: an earlier call failed ({self.broken}); close this ring and make a new one")
         mine = self.buffer(dtype, length)
         if op == "mean" and not np.issubdtype(mine.dtype, np.floating):
             raise TypeError(f"mean of {mine.dtype} buffers is not {mine.dtype}; use sum and divide")
@@ -182,14 +199,16 @@ class ShmRing:
         self.calls += 1
         if n == 1:
             return
-        signature = len(mine) << 8 | ord(mine.dtype.char)
+        if algorithm is None:
+            algorithm = "direct" if mine.nbytes <= DIRECT_MAX_BYTES else "ring"
+        signature = (len(mine) << 8 | ord(mine.dtype.char)) << 1 | ALGORITHMS.index(algorithm)
         try:
-            if algorithm == "direct" or algorithm is None and mine.nbytes <= DIRECT_MAX_BYTES:
-                self._direct(op, mine, first, signature)
-            else:
-                self._ring(op, mine, first, signature)
-        except RingBroken:
+            (self._direct if algorithm == "direct" else self._ring)(op, mine, first, signature)
+        except BaseException as error:  # whatever stopped this rank, the others must not wait for it
+            self.broken = str(error) or type(error).__name__
             self._abort()
+            if isinstance(error, OSError):
+                raise RingBroken(f"rank {self.rank}: {error}") from error
             raise
 
     def _ring(self, op: str, mine: np.ndarray, first: int, signature: int) -> None:
@@ -201,8 +220,6 @@ class ShmRing:
             self._wait(lambda: self.ready[left] >= first + k, None, f"step {k}: rank {left}'s data never came")
             if k == 0:
                 self._check_signature(left, first, signature)
-            if k + 1 - n >= 0:
-                self._wait(lambda: self.done[right] >= first + k + 1 - n, None, f"step {k}: rank {right} did not finish reading")
             if k < n - 1:
                 lo, hi = chunks[(self.rank - k - 1) % n]
                 OPS[op](mine[lo:hi], theirs[lo:hi], out=mine[lo:hi])
@@ -211,11 +228,10 @@ class ShmRing:
             else:
                 lo, hi = chunks[(self.rank - (k - n + 1)) % n]
                 np.copyto(mine[lo:hi], theirs[lo:hi])
-            if k <= n - 2 or k == 2 * n - 3:  # the left neighbour waits for no other DONE
-                self._send(left, DONE, first + k)
             if k < 2 * n - 3:  # nobody reads the last step's output from here
                 self._send(right, READY, first + k + 1)
-        self._wait(lambda: self.done[right] >= first + 2 * n - 3, None, f"rank {right} did not finish its last step")
+        self._send(left, DONE, first)
+        self._wait(lambda: self.done[right] >= first, None, f"rank {right} did not finish reading")
 
     def _direct(self, op: str, mine: np.ndarray, first: int, signature: int) -> None:
         """Every rank reads every buffer and reduces them itself, all in the same order (so
@@ -241,48 +257,61 @@ class ShmRing:
         np.copyto(mine, result)
 
     def close(self) -> None:
-        """Unmap the buffers and close the socket (views from `buffer` must be gone)."""
+        """Unmap the buffers and close the socket. A view from `buffer` that is still alive
+        keeps its mapping (and the memory) until it goes."""
         self.sock.close()
-        for mapping in self.maps:
-            if mapping is not None:
-                mapping.close()
         if os.path.exists(self.path):  # never connected: the name is still ours to remove
             os.unlink(self.path)
+        for mapping in self.maps:
+            if mapping is not None:
+                try:
+                    mapping.close()
+                except BufferError:
+                    pass  # exported to a live view: unmapped when the view is freed
 
     # Messages.
 
     def _send(self, rank: int, kind: int, step: int, signature: int = 0) -> None:
-        try:
-            self.sock.sendto(MESSAGE.pack(kind, self.rank, step, signature), self.addresses[rank])
-        except (ConnectionRefusedError, FileNotFoundError) as error:
-            raise RingBroken(f"rank {self.rank}: rank {rank} is gone ({error})") from error
+        message, deadline = MESSAGE.pack(kind, self.rank, step, signature), time.monotonic() + self.timeout_s
+        while True:
+            try:
+                self.sock.sendto(message, self.addresses[rank])
+                return
+            except (ConnectionRefusedError, FileNotFoundError) as error:
+                raise RingBroken(f"rank {self.rank}: rank {rank} is gone ({error})") from error
+            except BlockingIOError:  # its queue is full: read ours meanwhile, then again
+                self._check_deadline(deadline, f"rank {rank} did not read its messages")
+                self._receive(0.001)
 
     def _wait(self, condition, deadline: float | None, what: str) -> None:
         """Read messages until `condition()` holds; RingBroken after `timeout_s` without it."""
         deadline = time.monotonic() + self.timeout_s if deadline is None else deadline
         while not condition():
-            remaining = self._check_deadline(deadline, what)
-            for _ in range(SPIN_YIELDS):
-                try:
-                    self.sock.recv_into(self.message)
-                    break
-                except BlockingIOError:
-                    os.sched_yield()
-            else:
-                if not self.poll.poll(remaining * 1000):
-                    continue
+            self._receive(self._check_deadline(deadline, what), what)
+
+    def _receive(self, timeout_s: float, what: str = "") -> None:
+        """Take in one message, if one comes within `timeout_s`."""
+        for _ in range(SPIN_YIELDS):
+            try:
                 self.sock.recv_into(self.message)
-            kind, sender, step, signature = MESSAGE.unpack(self.message)
-            if kind == READY:
-                self.ready[sender] = max(self.ready[sender], step)
-                if signature:
-                    self.signatures[sender, step] = signature
-            elif kind == DONE:
-                self.done[sender] = max(self.done[sender], step)
-            elif kind == MAPPED:
-                self.mapped_by.add(sender)
-            else:
-                raise RingBroken(f"rank {self.rank}: rank {sender} aborted the call (waiting here: {what})")
+                break
+            except BlockingIOError:
+                os.sched_yield()
+        else:
+            if not self.poll.poll(timeout_s * 1000):
+                return
+            self.sock.recv_into(self.message)
+        kind, sender, step, signature = MESSAGE.unpack(self.message)
+        if kind == READY:
+            self.ready[sender] = max(self.ready[sender], step)
+            if signature:
+                self.signatures[sender, step] = signature
+        elif kind == DONE:
+            self.done[sender] = max(self.done[sender], step)
+        elif kind == MAPPED:
+            self.mapped_by.add(sender)
+        else:
+            raise RingBroken(f"rank {self.rank}: rank {sender} aborted the call" + (f" (waiting here: {what})" if what else ""))
 
     def _check_deadline(self, deadline: float, what: str) -> float:
         remaining = deadline - time.monotonic()
@@ -294,7 +323,7 @@ class ShmRing:
         theirs = self.signatures.pop((sender, step), signature)
         if theirs != signature:
             def described(s: int) -> str:
-                return f"{s >> 8} × {np.dtype(chr(s & 255)).name}"
+                return f"{s >> 9} × {np.dtype(chr(s >> 1 & 255)).name} by {ALGORITHMS[s & 1]}"
 
             raise RingBroken(f"rank {self.rank} called allreduce with {described(signature)}, "
                              f"rank {sender} with {described(theirs)}")
