@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import random
 import signal
+import threading
 import time
 import uuid
 
@@ -183,6 +184,21 @@ def test_a_dead_rank_fails_the_others_at_once_and_leaves_no_memory(algorithm):
             assert any("rank 0 aborted" in str(e) for e in errors), errors
         assert time.monotonic() - start < 5.0  # no one waited out the 10 s
         assert ring.files() == []
+    finally:
+        kill(ring)
+
+
+@pytest.mark.parametrize("algorithm", ["ring", "direct"])
+def test_a_rank_dying_while_the_others_wait_fails_them_within_a_probe(algorithm):
+    ring = Ring(3, timeout_s=30.0)
+    try:
+        killer = threading.Timer(0.5, os.kill, args=(ring.processes[1].pid, signal.SIGKILL))
+        start = time.monotonic()
+        killer.start()
+        errors = ring.call("sum", [np.ones(100)] * 3, algorithm, ranks=[0, 2], wait_s=60)  # rank 1 never calls
+        assert all(isinstance(e, RingBroken) for e in errors), errors
+        assert any("rank 1 is gone" in str(e) for e in errors), errors
+        assert time.monotonic() - start < 5.0  # not the 30 s a silent rank is given
     finally:
         kill(ring)
 

@@ -30,6 +30,10 @@ goes away with its process). A message is a kind, its sender and a step number:
   not come;
 - MAPPED, once, when connecting: I have mapped your buffer (so its name can go).
 
+Every PROBE_S while it waits, a rank also connects a second socket to the addresses of the
+ranks it waits for: the operating system refuses the connection once a rank's process is
+gone, and sends nothing otherwise.
+
 The ring, for large buffers. The buffer is cut into n chunks (`chunk_bounds`).
 Reduce-scatter, steps k = 0..n−2: rank r reduces chunk (r − k − 1) mod n of its left
 neighbour into its own (after the last, r holds chunk r + 1 fully reduced, divided by n for
@@ -60,12 +64,13 @@ than that can be owed to a rank that is late (n − 1 READYs on the direct path,
 n on the ring). A send that finds the queue full reads this rank's own messages meanwhile
 and tries again, until `timeout_s`.
 
-Failure. A rank whose peer's process has died learns it when a send is refused, at once,
-or else when a wait passes `timeout_s`; either way (or on any other error inside a call)
-it sends ABORT to every rank, which raise `RingBroken` in turn, so the whole group fails
-within the bound. The buffers are then in an unknown state, and every later call raises at
-once: close the ring and make a new one. (A rank that Ray reports dead may keep its socket
-for a while, until its process is gone: its peers then wait out `timeout_s`.)
+Failure. A rank whose peer's process has died learns it when a send or a probe is
+refused: within PROBE_S. A peer that is alive but never takes part is given up after `timeout_s`.
+Either way (or on any other error inside a call) the rank sends ABORT to every rank, which
+raise `RingBroken` in turn, so the whole group fails within the bound. The buffers are then
+in an unknown state, and every later call raises at once: close the ring and make a new
+one. (A process that Ray has been asked to kill can live on for seconds after Ray reports
+the actor dead: its peers learn it when the process is gone.)
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ from .partition import chunk_bounds
 
 OPS = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
 READY, DONE, ABORT, MAPPED = 1, 2, 3, 4
+PROBE_S = 0.05  # how often a waiting rank checks that the ranks it waits for are alive
 MESSAGE = struct.Struct("<BHqq")  # kind, sender's rank, step number, the call's signature (first READY only)
 ALGORITHMS = ("ring", "direct")
 # At or below this many bytes a call takes the direct path (two waits) instead of the ring's
@@ -124,6 +130,7 @@ class ShmRing:
         self.sock.setblocking(False)  # waits are the spin and the poll in `_wait`
         self.poll = select.poll()
         self.poll.register(self.sock, select.POLLIN)
+        self.prober = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.path = f"/dev/shm/{self._name(rank)}"
         self.maps: list[mmap.mmap | None] = [None] * size
         # Made whole under a private name, then renamed: a rank that finds the file finds
@@ -134,6 +141,7 @@ class ShmRing:
             os.rename(making, self.path)
         except BaseException:
             self.sock.close()
+            self.prober.close()
             if os.path.exists(making):
                 os.unlink(making)
             raise
@@ -166,7 +174,8 @@ class ShmRing:
                 if r != self.rank:
                     self._send(r, MAPPED, 0)
             others = set(range(self.size)) - {self.rank}
-            self._wait(lambda: self.mapped_by >= others, deadline, "not every rank mapped this buffer")
+            self._wait(lambda: self.mapped_by >= others, deadline, "not every rank mapped this buffer",
+                       lambda: others - self.mapped_by)
         finally:
             os.unlink(self.path)  # mapped by all, or failed: either way no name is left behind
 
@@ -217,7 +226,8 @@ class ShmRing:
         chunks = chunk_bounds(len(mine), n)
         self._send(right, READY, first, signature)
         for k in range(2 * n - 2):
-            self._wait(lambda: self.ready[left] >= first + k, None, f"step {k}: rank {left}'s data never came")
+            self._wait(lambda: self.ready[left] >= first + k, None, f"step {k}: rank {left}'s data never came",
+                       lambda: [left])
             if k == 0:
                 self._check_signature(left, first, signature)
             if k < n - 1:
@@ -231,7 +241,7 @@ class ShmRing:
             if k < 2 * n - 3:  # nobody reads the last step's output from here
                 self._send(right, READY, first + k + 1)
         self._send(left, DONE, first)
-        self._wait(lambda: self.done[right] >= first, None, f"rank {right} did not finish reading")
+        self._wait(lambda: self.done[right] >= first, None, f"rank {right} did not finish reading", lambda: [right])
 
     def _direct(self, op: str, mine: np.ndarray, first: int, signature: int) -> None:
         """Every rank reads every buffer and reduces them itself, all in the same order (so
@@ -240,7 +250,8 @@ class ShmRing:
         others = [r for r in range(self.size) if r != self.rank]
         for r in others:
             self._send(r, READY, first, signature)
-        self._wait(lambda: all(self.ready[r] >= first for r in others), None, "not every rank's data came")
+        self._wait(lambda: all(self.ready[r] >= first for r in others), None, "not every rank's data came",
+                   lambda: [r for r in others if self.ready[r] < first])
         for r in others:
             self._check_signature(r, first, signature)
         if self.scratch.nbytes < mine.nbytes:
@@ -253,13 +264,15 @@ class ShmRing:
             result /= self.size
         for r in others:
             self._send(r, DONE, first)
-        self._wait(lambda: all(self.done[r] >= first for r in others), None, "not every rank finished reading")
+        self._wait(lambda: all(self.done[r] >= first for r in others), None, "not every rank finished reading",
+                   lambda: [r for r in others if self.done[r] < first])
         np.copyto(mine, result)
 
     def close(self) -> None:
         """Unmap the buffers and close the socket. A view from `buffer` that is still alive
         keeps its mapping (and the memory) until it goes."""
         self.sock.close()
+        self.prober.close()
         if os.path.exists(self.path):  # never connected: the name is still ours to remove
             os.unlink(self.path)
         for mapping in self.maps:
@@ -283,11 +296,20 @@ class ShmRing:
                 self._check_deadline(deadline, f"rank {rank} did not read its messages")
                 self._receive(0.001)
 
-    def _wait(self, condition, deadline: float | None, what: str) -> None:
-        """Read messages until `condition()` holds; RingBroken after `timeout_s` without it."""
+    def _wait(self, condition, deadline: float | None, what: str, awaited) -> None:
+        """Read messages until `condition()` holds; RingBroken after `timeout_s` without it,
+        or as soon as one of the ranks `awaited()` names is found gone."""
         deadline = time.monotonic() + self.timeout_s if deadline is None else deadline
+        probe = time.monotonic() + PROBE_S
         while not condition():
-            self._receive(self._check_deadline(deadline, what), what)
+            self._receive(min(self._check_deadline(deadline, what), PROBE_S), what)
+            if time.monotonic() >= probe:
+                for rank in awaited():
+                    try:
+                        self.prober.connect(self.addresses[rank])
+                    except (ConnectionRefusedError, FileNotFoundError) as error:
+                        raise RingBroken(f"rank {self.rank}: rank {rank} is gone ({what})") from error
+                probe = time.monotonic() + PROBE_S
 
     def _receive(self, timeout_s: float, what: str = "") -> None:
         """Take in one message, if one comes within `timeout_s`."""
