@@ -251,6 +251,9 @@ def test_one_rank_bad_arguments_and_closing_leave_nothing():
     with pytest.raises(ValueError, match="the ring holds 64"):
         ring.buffer(np.float64, 9)
     del buffer
+    ring.abort("a test")
+    with pytest.raises(RingBroken, match="an earlier call failed \\(a test\\)"):
+        ring.allreduce("sum")
     ring.close()
     unconnected = ShmRing(group, 0, 2, capacity=64)
     unconnected.close()  # it never connected: its file is removed here

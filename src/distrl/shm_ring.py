@@ -214,8 +214,7 @@ class ShmRing:
         try:
             (self._direct if algorithm == "direct" else self._ring)(op, mine, first, signature)
         except BaseException as error:  # whatever stopped this rank, the others must not wait for it
-            self.broken = str(error) or type(error).__name__
-            self._abort()
+            self.abort(str(error) or type(error).__name__)
             if isinstance(error, OSError):
                 raise RingBroken(f"rank {self.rank}: {error}") from error
             raise
@@ -350,7 +349,10 @@ class ShmRing:
             raise RingBroken(f"rank {self.rank} called allreduce with {described(signature)}, "
                              f"rank {sender} with {described(theirs)}")
 
-    def _abort(self) -> None:
+    def abort(self, reason: str) -> None:
+        """Fail the call the other ranks are in, or their next one, at once: for a caller
+        that cannot join a call (its own data is wrong, say). This ring is then broken."""
+        self.broken = reason
         for r in range(self.size):
             if r != self.rank:
                 try:
