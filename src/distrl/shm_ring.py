@@ -18,7 +18,9 @@ Memory. Rank r's buffer is a file in /dev/shm that r creates and maps, and that 
 rank maps too: a rank reads the others' data in place, so a step moves no bytes that the
 arithmetic does not need (no inbox, no copy in or out). Once all have mapped it, the file's
 name is removed, so the memory lives exactly as long as the mappings: a rank killed by
-SIGKILL leaves nothing behind in /dev/shm.
+SIGKILL after `connect` leaves nothing behind in /dev/shm. (One killed between its
+constructor and `connect`, or whose `connect` is never called, leaves its file,
+`distrl-ring-<group>-<rank>`, until someone removes it: the window the name must exist.)
 
 Signals. Each rank binds a Unix datagram socket in Linux's abstract namespace (no file; it
 goes away with its process). A message is a kind, its sender and a step number:
