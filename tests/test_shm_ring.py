@@ -81,12 +81,22 @@ class Ring:
         for pipe in self.pipes:
             assert pipe.poll(60) and pipe.recv() == "connected"
 
-    def call(self, op: str, inputs: list[np.ndarray], algorithm: str | None = None, ranks: list[int] | None = None,
-             wait_s: float = 60) -> list:
+    def call(self, op: str, inputs: list[np.ndarray], algorithm: str | list[str] | None = None,
+             ranks: list[int] | None = None, wait_s: float = 60) -> list:
+        """Each of `ranks` (all by default) all-reduces its input, by `algorithm` (one for
+        all, or one per rank); their results or errors."""
         ranks = range(len(self.pipes)) if ranks is None else ranks
         for r in ranks:
-            self.pipes[r].send((op, inputs[r], algorithm))
+            self.pipes[r].send((op, inputs[r], algorithm[r] if isinstance(algorithm, list) else algorithm))
         return [self.pipes[r].recv() if self.pipes[r].poll(wait_s) else TimeoutError(f"rank {r}") for r in ranks]
+
+    def without_rank_1(self, algorithm: str) -> tuple[list[str], float]:
+        """Ranks 0 and 2 all-reduce and rank 1 does not: their errors, each checked to be a
+        RingBroken, and the seconds until both had one."""
+        start = time.monotonic()
+        errors = self.call("sum", [np.ones(100)] * 3, algorithm, ranks=[0, 2])
+        assert all(isinstance(e, RingBroken) for e in errors), errors
+        return [str(e) for e in errors], time.monotonic() - start
 
     def close(self) -> None:
         for pipe, process in zip(self.pipes, self.processes):
@@ -97,6 +107,15 @@ class Ring:
 
     def files(self) -> list[str]:
         return glob.glob(f"/dev/shm/distrl-ring-{self.group}-*")
+
+    def __enter__(self) -> "Ring":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Kill the ranks, whatever state the test left them in."""
+        for process in self.processes:
+            process.kill()
+            process.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -148,67 +167,44 @@ def test_ranks_calling_on_their_own_never_read_a_buffer_being_rewritten(rings, n
     assert ring.call("loop", [300] * n) == [0] * n  # wrong results per rank
 
 
-def kill(ring: Ring) -> None:
-    for process in ring.processes:
-        process.kill()
-        process.join(10)
-
-
 @pytest.mark.parametrize("algorithm", ["ring", "direct"])
 def test_a_silent_rank_fails_the_others_within_the_bound_and_the_ring_stays_broken(algorithm):
-    ring = Ring(3, timeout_s=2.0)
-    try:
-        start = time.monotonic()
-        errors = ring.call("sum", [np.ones(100)] * 3, algorithm, ranks=[0, 2], wait_s=30)  # rank 1 never calls
-        elapsed = time.monotonic() - start
-        assert all(isinstance(e, RingBroken) for e in errors), errors
-        assert any("within 2 s" in str(e) for e in errors), errors
+    with Ring(3, timeout_s=2.0) as ring:
+        errors, elapsed = ring.without_rank_1(algorithm)
+        assert any("within 2 s" in e for e in errors), errors
         assert 2.0 <= elapsed < 2.0 + 5, elapsed
-        errors = ring.call("sum", [np.ones(100)] * 3, algorithm, wait_s=30)
-        assert all("an earlier call failed" in str(e) or "aborted" in str(e) for e in errors), errors
-    finally:
-        kill(ring)
+        errors = [str(e) for e in ring.call("sum", [np.ones(100)] * 3, algorithm, wait_s=30)]
+        assert "an earlier call failed" in errors[0] and "an earlier call failed" in errors[2], errors
+        assert "aborted" in errors[1], errors  # the others' ABORTs were waiting for it
 
 
 @pytest.mark.parametrize("algorithm", ["ring", "direct"])
 def test_a_dead_rank_fails_the_others_at_once_and_leaves_no_memory(algorithm):
-    ring = Ring(3, timeout_s=10.0)
-    try:
+    with Ring(3, timeout_s=10.0) as ring:
         os.kill(ring.processes[1].pid, signal.SIGKILL)
         ring.processes[1].join(10)
-        start = time.monotonic()
-        errors = ring.call("sum", [np.ones(100)] * 3, algorithm, ranks=[0, 2], wait_s=30)
-        assert all(isinstance(e, RingBroken) for e in errors), errors
-        assert any("rank 1 is gone" in str(e) for e in errors), errors  # a send to it is refused at once
+        errors, elapsed = ring.without_rank_1(algorithm)
+        assert any("rank 1 is gone" in e for e in errors), errors  # a send to it is refused at once
         if algorithm == "ring":  # rank 2 sends only to rank 0, and learns it from rank 0's ABORT
-            assert any("rank 0 aborted" in str(e) for e in errors), errors
-        assert time.monotonic() - start < 5.0  # no one waited out the 10 s
+            assert any("rank 0 aborted" in e for e in errors), errors
+        assert elapsed < 5.0  # no one waited out the 10 s
         assert ring.files() == []
-    finally:
-        kill(ring)
 
 
 @pytest.mark.parametrize("algorithm", ["ring", "direct"])
 def test_a_rank_dying_while_the_others_wait_fails_them_within_a_probe(algorithm):
-    ring = Ring(3, timeout_s=30.0)
-    try:
-        killer = threading.Timer(0.5, os.kill, args=(ring.processes[1].pid, signal.SIGKILL))
-        start = time.monotonic()
-        killer.start()
-        errors = ring.call("sum", [np.ones(100)] * 3, algorithm, ranks=[0, 2], wait_s=60)  # rank 1 never calls
-        assert all(isinstance(e, RingBroken) for e in errors), errors
-        assert any("rank 1 is gone" in str(e) for e in errors), errors
-        assert time.monotonic() - start < 5.0  # not the 30 s a silent rank is given
-    finally:
-        kill(ring)
+    with Ring(3, timeout_s=30.0) as ring:
+        threading.Timer(0.5, os.kill, args=(ring.processes[1].pid, signal.SIGKILL)).start()
+        errors, elapsed = ring.without_rank_1(algorithm)
+        assert any("rank 1 is gone" in e for e in errors), errors
+        assert elapsed < 5.0  # not the 30 s a silent rank is given
 
 
 def test_more_ranks_than_a_socket_queues_messages_for():
     # A socket here holds 11 unread datagrams (net.unix.max_dgram_qlen = 10, plus one); a
     # rank that comes late to a direct call of 13 ranks is owed 12 READYs.
     n = 13
-    ring = Ring(n, timeout_s=30.0)
-    try:
+    with Ring(n, timeout_s=30.0) as ring:
         inputs = [np.full(10, r, np.int64) for r in range(n)]
         for algorithm in ("direct", "ring"):
             for r in range(n - 1):
@@ -218,19 +214,16 @@ def test_more_ranks_than_a_socket_queues_messages_for():
             for pipe in ring.pipes:
                 assert pipe.poll(60)
                 np.testing.assert_array_equal(pipe.recv(), np.full(10, sum(range(n))))
-    finally:
-        kill(ring)
 
 
-@pytest.mark.parametrize("algorithm", ["ring", "direct"])
-def test_ranks_that_disagree_on_length_or_dtype_are_named(algorithm):
-    ring = Ring(2, timeout_s=5.0)
-    try:
-        errors = ring.call("sum", [np.ones(10, np.float32), np.ones(12, np.float32)], algorithm)
+@pytest.mark.parametrize("algorithm", ["ring", "direct", ["ring", "direct"]])
+def test_ranks_that_disagree_on_length_or_algorithm_are_named(algorithm):
+    lengths = (10, 10) if isinstance(algorithm, list) else (10, 12)
+    with Ring(2, timeout_s=5.0) as ring:
+        errors = ring.call("sum", [np.ones(length, np.float32) for length in lengths], algorithm)
         assert all(isinstance(e, RingBroken) for e in errors), errors
-        assert any("10 × float32" in str(e) and "12 × float32" in str(e) for e in errors), errors
-    finally:
-        kill(ring)
+        want = ("by ring", "by direct") if isinstance(algorithm, list) else ("10 × float32", "12 × float32")
+        assert any(all(w in str(e) for w in want) for e in errors), errors
 
 
 def test_one_rank_bad_arguments_and_closing_leave_nothing():

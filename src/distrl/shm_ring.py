@@ -46,8 +46,9 @@ neighbour reads that older value in step k + 1 − n; no wait is needed for it, 
 READYs already order it: r is at step k only after r − 1 finished step k − 1, which came
 after r − 2 finished step k − 2, and so on round the ring to r + 1 = r − (n − 1), which
 finished step k + 1 − n. A call ends once the right neighbour is DONE, so that the caller
-may write the buffer again as soon as `allreduce` returns. Each rank reads and writes 5(n − 1)/n of the buffer (per chunk step: a
-reduction reads two chunks and writes one, a copy reads one and writes one).
+may write the buffer again as soon as `allreduce` returns. Each rank reads and writes
+5(n − 1)/n of the buffer (per chunk step: a reduction reads two chunks and writes one, a
+copy reads one and writes one).
 
 The direct path, for small buffers. The ring's 2(n − 1) steps are 2(n − 1) waits for a
 neighbour, and when ranks outnumber cores each wait is a wake-up. Up to DIRECT_MAX_BYTES a
@@ -67,9 +68,9 @@ n on the ring). A send that finds the queue full reads this rank's own messages 
 and tries again, until `timeout_s`.
 
 Failure. A rank whose peer's process has died learns it when a send or a probe is
-refused: within PROBE_S. A peer that is alive but never takes part is given up after `timeout_s`.
-Either way (or on any other error inside a call) the rank sends ABORT to every rank, which
-raise `RingBroken` in turn, so the whole group fails within the bound. The buffers are then
+refused: within PROBE_S. A peer that is alive but never takes part is given up after
+`timeout_s`. Either way (or on any other error inside a call) the rank sends ABORT to every
+rank, which raise `RingBroken` in turn, so the whole group fails within the bound. The buffers are then
 in an unknown state, and every later call raises at once: close the ring and make a new
 one. (A process that Ray has been asked to kill can live on for seconds after Ray reports
 the actor dead: its peers learn it when the process is gone.)
