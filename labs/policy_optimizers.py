@@ -209,9 +209,10 @@ assert vtrace_gap < 1e-4 and np.array_equal(*copies)
 # is distribution alone; `ppo_no_overlap` → `ppo` is overlap alone (the batch learned on is
 # one step, 16 minibatch updates, old; PPO's ratio is taken against the policy that sampled
 # it). TorchRL's two sit beside the rungs they match: `torchrl_local` against `ppo_local`
-# and `torchrl` against `ppo_no_overlap` differ in the framework alone. `ddppo` is SyncAllReduce at the same settings: each evaluator takes half of every
-# minibatch, normalises advantages over its half, and the ring averages the halves'
-# gradients, which are clipped after the averaging, as DDP and DD-PPO do.
+# and `torchrl` against `ppo_no_overlap` differ in the framework alone. `ddppo` is
+# SyncAllReduce at the same settings: each evaluator takes half of every minibatch,
+# normalises advantages over its half, and the ring averages the halves' gradients, which
+# are clipped after the averaging, as DDP and DD-PPO do.
 #
 # The asynchronous optimizers are not PPO, so they race at one shared **A2C** setting
 # instead, each against the others: A2C's loss (value 0.5, entropy 0.01), 256 rows per
@@ -734,29 +735,40 @@ def record_time(metric: str, name: str, description: str) -> None:
         record(metric, statistics.median(values), "s", f"{description}; {sum(np.isinf(values))} seed(s) did not reach it")
 
 
+def record_ratio(metric: str, name: str, base: str, key: str, description: str) -> None:
+    """median(name) / median(base), recorded only when both medians are measured: a median
+    seed that never reached the target has no time, and a ratio against it would read as
+    0 or ∞ instead of unknown."""
+    missing = [n for n in (name, base) if not np.isfinite(median(n, key))]
+    if missing:
+        print(f"{metric} not recorded: the median seed of {', '.join(missing)} did not reach {target}")
+    else:
+        record(metric, median(name, key) / median(base, key), "x", description)
+
+
 record_time(f"ppo_time_to_{target}_s", "ppo", f"distrl PPO (SyncSamples, 2 workers, sampling ahead), median over {len(seeds)} seeds")
 if "ppo_local" in contenders:
     record_time(f"ppo_local_time_to_{target}_s", "ppo_local", "the same PPO with no remote workers (the driver samples), median")
-    record(f"ppo_vs_local_time_to_{target}", median("ppo", "time_s") / median("ppo_local", "time_s"), "x",
-           "distrl PPO with 2 workers and overlap / the same with none (lower is better)")
+    record_ratio(f"ppo_vs_local_time_to_{target}", "ppo", "ppo_local", "time_s",
+                 "distrl PPO with 2 workers and overlap / the same with none (lower is better)")
 if "cleanrl" in contenders:
-    record(f"ppo_vs_cleanrl_time_to_{target}", median("ppo", "time_s") / median("cleanrl", "time_s"), "x",
-           "distrl PPO (2 workers) / single-process CleanRL-style PPO median time (lower is better)")
-    record(f"ppo_vs_cleanrl_steps_to_{target}", median("ppo", "steps") / median("cleanrl", "steps"), "x",
-           "distrl PPO / CleanRL-style PPO median env steps (lower is better)")
+    record_ratio(f"ppo_vs_cleanrl_time_to_{target}", "ppo", "cleanrl", "time_s",
+                 "distrl PPO (2 workers) / single-process CleanRL-style PPO median time (lower is better)")
+    record_ratio(f"ppo_vs_cleanrl_steps_to_{target}", "ppo", "cleanrl", "steps",
+                 "distrl PPO / CleanRL-style PPO median env steps (lower is better)")
 if "rllib_cleanrl" in contenders:
-    record(f"ppo_vs_rllib_same_settings_time_to_{target}", median("ppo", "time_s") / median("rllib_cleanrl", "time_s"), "x",
-           "distrl PPO / RLlib PPO at the same (CleanRL) settings, median time (lower is better)")
+    record_ratio(f"ppo_vs_rllib_same_settings_time_to_{target}", "ppo", "rllib_cleanrl", "time_s",
+                 "distrl PPO / RLlib PPO at the same (CleanRL) settings, median time (lower is better)")
 torchrl_names = [name for name in ("torchrl_local", "torchrl") if name in contenders]
 if torchrl_names:
     torchrl_best = min(torchrl_names, key=lambda name: median(name, "time_s"))
-    record(f"ppo_vs_torchrl_time_to_{target}", median("ppo", "time_s") / median(torchrl_best, "time_s"), "x",
-           f"distrl PPO / TorchRL's PPO at the same settings, its faster way ({torchrl_best}), median time (lower is better)")
+    record_ratio(f"ppo_vs_torchrl_time_to_{target}", "ppo", torchrl_best, "time_s",
+                 f"distrl PPO / TorchRL's PPO at the same settings, its faster way ({torchrl_best}), median time (lower is better)")
     for name in torchrl_names:
         record_time(f"{name}_time_to_{target}_s", name, f"TorchRL PPO ({'2 worker processes' if name == 'torchrl' else 'one process'}), median")
 if "rllib" in contenders:
-    record(f"ppo_vs_rllib_time_to_{target}", median("ppo", "time_s") / median("rllib", "time_s"), "x",
-           "distrl PPO / RLlib PPO as its CartPole example ships it, median time (lower is better)")
+    record_ratio(f"ppo_vs_rllib_time_to_{target}", "ppo", "rllib", "time_s",
+                 "distrl PPO / RLlib PPO as its CartPole example ships it, median time (lower is better)")
 for kind in ("ddppo", "a2c", "a3c", "impala"):
     if kind in contenders and np.isfinite(median(kind, "time_s")):  # a median seed that never solved has no time
         record_time(f"{kind}_time_to_{target}_s", kind, f"distrl {kind}, median over {len(seeds)} seeds")

@@ -1,5 +1,6 @@
-"""distrl.collective: every algorithm equals numpy's reduction, the building blocks compose,
-a lost participant fails the call in bounded time, and it all runs across two nodes."""
+"""distrl.collective: every algorithm on either transport equals numpy's reduction, the
+building blocks compose, a lost participant fails the call in bounded time, and it all runs
+across two nodes (where the shared-memory transport falls back to the object store)."""
 
 from __future__ import annotations
 
@@ -19,23 +20,19 @@ from distrl.partition import chunk_bounds
 
 from conftest import kill_actor
 
-ALGORITHMS = ("naive", "tree", "ring", "gloo")
+# (algorithm, transport) pairs; None: the default (the ring on the object store, the ring or
+# the direct path by size on shared memory).
+METHODS = [("naive", None), ("tree", None), ("gloo", None), ("ring", "object_store"), ("ring", "shm"),
+           ("direct", "shm"), (None, "shm")]
 REFERENCE = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
-
-
-def started(*groups: CollectiveGroup) -> None:
-    """Returns once every participant's process is up, so that the bounds under test time
-    the collectives and not the start of processes that import torch (which took more than
-    a call's 15 s in CI, with the other test worker loading both cores)."""
-    ray.get([rank.__ray_ready__.remote() for group in groups for rank in group.ranks], timeout=600)
 
 
 @pytest.fixture(scope="module")
 def groups(ray_session):
-    """One group per size, reused by every example (actors take a second to start)."""
+    """One group per size, reused by every example (actors take a second to start), each
+    with shared-memory buffers, on which the object store's algorithms run too."""
     # 15 actors at a tenth of a CPU each fit the session's 2 CPUs (Ray would leave the rest unplaced).
-    made = {n: CollectiveGroup(n, num_cpus_per_participant=0.1, timeout_s=30) for n in range(1, 6)}
-    started(*made.values())  # all fifteen start together
+    made = {n: CollectiveGroup(n, num_cpus_per_participant=0.1, timeout_s=30, transport="shm") for n in range(1, 6)}
     yield made
     for group in made.values():
         group.stop()
@@ -77,14 +74,14 @@ def collective_inputs(draw):
     return n, inputs, op
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=collective_inputs(), algorithm=st.sampled_from(ALGORITHMS))
-def test_allreduce_equals_numpy_for_every_algorithm(groups, case, algorithm):
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=collective_inputs(), method=st.sampled_from(METHODS))
+def test_allreduce_equals_numpy_for_every_algorithm_and_transport(groups, case, method):
     n, inputs, op = case
     originals = [x.copy() for x in inputs]
     group = groups[n]
     group.set_buffers(inputs)
-    group.allreduce(op, algorithm)
+    group.allreduce(op, *method) if method[1] is None else group.allreduce(op, method[0], transport=method[1])
     assert_reduced(group.buffers(), inputs, op)
     for x, y in zip(inputs, originals):
         np.testing.assert_array_equal(x, y)  # the caller's arrays are untouched
@@ -139,12 +136,21 @@ def test_bad_requests_are_refused_clearly(groups):
         group.allreduce("sum", "butterfly")
     with pytest.raises(ValueError, match="unknown op"):
         group.allreduce("prod")
+    with pytest.raises(ValueError, match="unknown transport"):
+        group.allreduce("sum", transport="carrier pigeon")
+    with pytest.raises(ValueError, match="direct algorithm runs on the shared-memory transport only"):
+        group.allreduce("sum", "direct", transport="object_store")
+    plain = CollectiveGroup(1, num_cpus_per_participant=0.1)
+    with pytest.raises(ValueError, match="no shared-memory buffers"):
+        plain.allreduce("sum", transport="shm")
+    plain.stop()
 
 
-@pytest.mark.parametrize("algorithm", ["naive", "tree", "ring"])
-def test_a_dead_participant_fails_the_call_naming_its_rank(ray_session, algorithm):
-    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10)  # rank 2: a leaf of the tree
-    started(group)
+@pytest.mark.parametrize("algorithm, transport", [("naive", "object_store"), ("tree", "object_store"),
+                                                  ("ring", "object_store"), ("ring", "shm"), ("direct", "shm")])
+def test_a_dead_participant_fails_the_call_naming_its_rank(ray_session, algorithm, transport):
+    # Rank 2: a leaf of the tree.
+    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10, transport=transport)
     group.set_buffers([np.ones(1_000_000, np.float32)] * 3)
     group.allreduce("sum", algorithm)
     kill_actor(group.ranks[2])
@@ -155,9 +161,9 @@ def test_a_dead_participant_fails_the_call_naming_its_rank(ray_session, algorith
     group.stop()
 
 
-def test_a_participant_dying_mid_ring_fails_the_others_in_bounded_time(ray_session):
-    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10)
-    started(group)
+@pytest.mark.parametrize("transport", ["object_store", "shm"])
+def test_a_participant_dying_mid_ring_fails_the_others_in_bounded_time(ray_session, transport):
+    group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=10, transport=transport)
     group.set_buffers([np.ones(32_000_000, np.float32)] * 3)  # 128 MB: the ring takes a while
     killer = threading.Timer(0.05, ray.kill, args=(group.ranks[1],))
     start = time.monotonic()
@@ -171,7 +177,6 @@ def test_a_participant_dying_mid_ring_fails_the_others_in_bounded_time(ray_sessi
 
 def test_gloo_with_a_dead_peer_times_out_instead_of_hanging(ray_session):
     group = CollectiveGroup(3, num_cpus_per_participant=0.1, timeout_s=5)
-    started(group)
     group.set_buffers([np.ones(1000, np.float32)] * 3)
     group.allreduce("sum", "gloo")
     kill_actor(group.ranks[0])
@@ -184,12 +189,17 @@ def test_gloo_with_a_dead_peer_times_out_instead_of_hanging(ray_session):
 
 def test_allreduce_on_a_simulated_two_node_cluster(two_nodes):
     two_nodes("""
+        import warnings
         import numpy as np
         from distrl.collective import CollectiveGroup
 
         placements = [{"resources": {"head": 0.1}}, {"resources": {"second": 0.1}}] * 2
-        group = CollectiveGroup(4, actor_options=placements, timeout_s=60)
-        nodes = {ray.get(p.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())) for p in group.ranks}
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            group = CollectiveGroup(4, actor_options=placements, timeout_s=60, transport="shm")
+        assert group.transport == "object_store", group.transport  # shared memory stops at the machine
+        assert any("on 2 nodes" in str(w.message) for w in said), [str(w.message) for w in said]
+        nodes = {ray.get(p.node_id.remote()) for p in group.ranks}
         assert len(nodes) == 2, nodes
         inputs = [np.random.default_rng(r).integers(-100, 100, 300_001) for r in range(4)]
         for algorithm in ("naive", "tree", "ring", "gloo"):

@@ -92,8 +92,9 @@ def assert_a_hung_worker_is_named(opt, timeout_s: float = 2.0) -> None:
     assert timeout_s <= elapsed < timeout_s + 20, elapsed  # the healthy worker's calls come first
 
 
-def test_ddppo_rank_killed_mid_all_reduce_rebuilds_the_ring_and_copies_stay_equal():
-    opt = build("sync_allreduce")
+@pytest.mark.parametrize("transport", ["object_store", "shm"])
+def test_ddppo_rank_killed_mid_all_reduce_rebuilds_the_ring_and_copies_stay_equal(transport):
+    opt = build("sync_allreduce", transport=transport)
     try:
         opt.step()
         # Rank 1 dies computing its third minibatch gradient of the next round: rank 0 has

@@ -148,11 +148,12 @@ def assert_three_steps_add_up(opt, name: str, stats: dict) -> None:
         np.testing.assert_array_equal(first, second)
 
 
-def test_ddppo_applies_the_clipped_mean_of_the_ranks_gradients():
+@pytest.mark.parametrize("transport", ["object_store", "shm"])
+def test_ddppo_applies_the_clipped_mean_of_the_ranks_gradients(transport):
     # One epoch of one minibatch, so each rank's share is its whole batch and the step is one
     # update; a norm cap far below the gradients' norms, so the clip acts.
     config = dataclasses.replace(SMALL, policy=PolicyConfig(hidden=(16,), max_grad_norm=0.01))
-    opt = SyncAllReduce(config, 2, ppo_loss(), epochs=1, minibatch_size=2 * BATCH)
+    opt = SyncAllReduce(config, 2, ppo_loss(), epochs=1, minibatch_size=2 * BATCH, transport=transport)
     try:
         start = opt.weights()
         opt.step()

@@ -47,6 +47,17 @@ they differ in how that work is spread over ranks and in task count, not in its 
 The reference backend (`algorithm="gloo"`) runs torch.distributed's gloo all-reduce inside
 the same actors, on the same buffers, so a comparison is like for like.
 
+Transports. All of the above is the object store's path (`transport="object_store"`). With
+`transport="shm"` each rank's buffer lives instead in a `ShmRing` (`distrl.shm_ring`):
+shared memory mapped once by every rank, reused across calls, and the ranks signal each
+other directly, so an all-reduce is one task per rank and no byte or step passes through
+the driver or the store. It offers the ring (`algorithm="ring"`) and a direct path for
+small buffers (`"direct"`; by default the ring above 64 KiB, direct below). The other
+algorithms still run on a shm group's buffers through the store, so both transports can be
+timed on the same ranks and buffers (`allreduce(..., transport="object_store")`). Shared
+memory does not reach across machines: a group whose ranks are on several nodes falls back
+to the object store, with a warning.
+
 Failure. If a participant dies, every task that needs what it would have sent fails too, so
 the call raises `ParticipantLost` naming the rank, within `timeout_s`; nothing waits for a
 message that will never come (gloo is initialised with the same timeout). The group's
@@ -56,6 +67,8 @@ buffers are then in an unknown state: stop it and make a new one.
 from __future__ import annotations
 
 import socket
+import uuid
+import warnings
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -67,10 +80,12 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from .cluster import ACTOR_CPUS
 from .partition import chunk_bounds
+from .shm_ring import ShmRing
 
 OPS = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
 GLOO_OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
-ALGORITHMS = ("naive", "tree", "ring", "gloo")
+ALGORITHMS = ("naive", "tree", "ring", "gloo", "direct")
+TRANSPORTS = ("object_store", "shm")
 DTYPES = (np.float32, np.float64, np.int32, np.int64)
 
 
@@ -90,12 +105,19 @@ class Participant:
     def __init__(self, rank: int, size: int):
         self.rank, self.size = rank, size
         self.flat, self.shape, self.as_torch = np.zeros(0, np.float32), (0,), False
+        self.ring: ShmRing | None = None
 
     def set_buffer(self, buffer) -> None:
         self.as_torch = isinstance(buffer, torch.Tensor)
         array = buffer.numpy() if self.as_torch else buffer
-        # The argument arrives read-only from the object store; the rank owns a copy.
-        self.flat, self.shape = np.array(array, copy=True).reshape(-1), array.shape
+        # The argument arrives read-only from the object store; the rank owns a copy (in
+        # its shared-memory ring, where it has one).
+        self.shape = array.shape
+        if self.ring is not None and array.nbytes <= self.ring.capacity:
+            self.flat = self.ring.buffer(array.dtype, array.size)
+            np.copyto(self.flat, array.reshape(-1))
+        else:
+            self.flat = np.array(array, copy=True).reshape(-1)
 
     def get_buffer(self):
         out = self.flat.reshape(self.shape)
@@ -108,6 +130,34 @@ class Participant:
 
     def ping(self) -> int:
         return self.rank
+
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+    def shm_open(self, group: str, capacity: int, timeout_s: float) -> None:
+        """Make this rank's ShmRing of `capacity` bytes (any older one closed); then every
+        rank calls `shm_connect` at once."""
+        self.shm_close()
+        self.ring = ShmRing(group, self.rank, self.size, capacity, timeout_s)
+
+    def shm_connect(self) -> None:
+        self.ring.connect()
+
+    def shm_allreduce(self, op: str, algorithm: str | None) -> None:
+        """The buffer ← op over all ranks' buffers, through the ring's shared memory. A
+        buffer set while the ring was smaller, or computed into a new array (a gradient),
+        is copied into the ring first."""
+        view = self.ring.buffer(self.flat.dtype, len(self.flat))
+        if not np.may_share_memory(view, self.flat):
+            np.copyto(view, self.flat)
+            self.flat = view
+        self.ring.allreduce(op, self.flat.dtype, len(self.flat), algorithm)
+
+    def shm_close(self) -> None:
+        if self.ring is not None:
+            self.flat = np.array(self.flat, copy=True)  # no view into the ring may outlive it
+            self.ring.close()
+            self.ring = None
 
     def send(self, lo: int, hi: int) -> np.ndarray:
         return self.flat[lo:hi]
@@ -146,23 +196,63 @@ class CollectiveGroup:
     """n participants, and the driver-side plans of each collective."""
 
     def __init__(self, size: int, num_cpus_per_participant: float = ACTOR_CPUS,
-                 actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0):
+                 actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0,
+                 start_timeout_s: float = 300.0, transport: str = "object_store"):
+        """Returns once every participant's process is up: `timeout_s` then bounds each
+        collective alone, not also the start of a process that imports torch (seconds, and
+        tens of seconds on a loaded machine), which has its own `start_timeout_s`.
+        `transport`: "object_store" or "shm" (see the module)."""
         assert size >= 1, "a group needs at least one participant"
         per_rank = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * size
         cls = ray.remote(num_cpus=num_cpus_per_participant)(Participant)
         self.size, self.timeout_s = size, timeout_s
         self.ranks = [cls.options(**per_rank[r]).remote(r, size) for r in range(size)]
         self.length, self.dtype, self.gloo_ready = 0, np.dtype(np.float32), False
+        started = {p.__ray_ready__.remote(): r for r, p in enumerate(self.ranks)}
+        _, waiting = ray.wait(list(started), num_returns=size, timeout=start_timeout_s)
+        if waiting:
+            self.stop()
+            raise TimeoutError(f"participant ranks {sorted(started[ref] for ref in waiting)} did not start within "
+                               f"{start_timeout_s:.0f} s (Ray leaves an actor it cannot place for lack of "
+                               f"resources waiting; each asks for {num_cpus_per_participant} CPU)")
+        try:
+            ray.get(list(started))
+        except RayError:  # a participant's constructor failed: nothing of the group is left running
+            self.stop()
+            raise
+        self._choose_transport(transport)
 
     @classmethod
-    def of(cls, participants: Sequence, length: int, dtype=np.float32, timeout_s: float = 60.0) -> "CollectiveGroup":
+    def of(cls, participants: Sequence, length: int, dtype=np.float32, timeout_s: float = 60.0,
+           transport: str = "object_store") -> "CollectiveGroup":
         """A group over actors that already exist and have Participant's methods (rollout
         workers that are also participants, say), rank r being participants[r], each with a
         buffer of `length` entries that the actor fills itself."""
         group = cls.__new__(cls)
         group.size, group.timeout_s, group.ranks = len(participants), timeout_s, list(participants)
         group.length, group.dtype, group.gloo_ready = length, np.dtype(dtype), False
+        group._choose_transport(transport)
+        if group.transport == "shm":
+            group._open_rings(length * group.dtype.itemsize)
         return group
+
+    def _choose_transport(self, transport: str) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+        self.transport, self.ring_capacity = transport, 0
+        if transport == "shm":
+            nodes = set(self._wait([p.node_id.remote() for p in self.ranks], "node_id"))
+            if len(nodes) > 1:
+                warnings.warn(f"the group's {self.size} ranks are on {len(nodes)} nodes, and shared memory does not "
+                              f"reach across machines: this group uses the object store instead", stacklevel=3)
+                self.transport = "object_store"
+
+    def _open_rings(self, capacity: int) -> None:
+        """Every rank's ShmRing anew, of `capacity` bytes (a new name: the old rings close)."""
+        name = uuid.uuid4().hex[:12]
+        self._wait([p.shm_open.remote(name, capacity, self.timeout_s) for p in self.ranks], "shm_open")
+        self._wait([p.shm_connect.remote() for p in self.ranks], "shm_connect")
+        self.ring_capacity = capacity
 
     def set_buffers(self, buffers: Sequence) -> None:
         """Give rank r buffers[r] (a copy: the caller's arrays are never modified)."""
@@ -175,6 +265,8 @@ class CollectiveGroup:
         if self.dtype not in DTYPES:
             raise TypeError(f"dtype {self.dtype} not supported; use one of {[np.dtype(d).name for d in DTYPES]}")
         self.length = int(np.prod(shapes.pop()))
+        if self.transport == "shm" and self.length * self.dtype.itemsize > self.ring_capacity:
+            self._open_rings(self.length * self.dtype.itemsize)
         self._wait([p.set_buffer.remote(b) for p, b in zip(self.ranks, buffers)], "set_buffers")
 
     def buffers(self) -> list:
@@ -184,15 +276,21 @@ class CollectiveGroup:
         """Each rank's own chunk of its buffer (after reduce_scatter: the reduced chunk)."""
         return self._wait([p.get_chunk.remote() for p in self.ranks], "chunks")
 
-    def allreduce(self, op: str = "sum", algorithm: str = "ring", segments: int = 1, wait: bool = True) -> list | None:
-        """Every rank's buffer becomes op over all ranks' buffers. With wait=False the plan
-        is only submitted and its last tasks' references returned: a caller can queue more
-        work on the ranks behind it (each actor runs its tasks in the order submitted)."""
-        self._check(op, algorithm)
-        if algorithm == "gloo":
+    def allreduce(self, op: str = "sum", algorithm: str | None = None, segments: int = 1, wait: bool = True,
+                  transport: str | None = None) -> list | None:
+        """Every rank's buffer becomes op over all ranks' buffers, by `algorithm` (by default
+        the ring; on shared memory the ring or the direct path by size) over `transport` (by
+        default the group's). With wait=False the plan is only submitted and its last
+        tasks' references returned: a caller can queue more work on the ranks behind it
+        (each actor runs its tasks in the order submitted)."""
+        transport = transport or self.transport
+        self._check(op, algorithm or "ring", transport)
+        if transport == "shm" and algorithm in (None, "ring", "direct"):
+            done = [p.shm_allreduce.remote(op, algorithm) for p in self.ranks]
+        elif algorithm == "gloo":
             self._start_gloo()
             done = [p.gloo_allreduce.remote(op) for p in self.ranks]
-        elif algorithm == "ring":
+        elif algorithm in (None, "ring"):
             done = self._allgather(self._reduce_scatter(op, segments))
         else:
             result = self._naive_reduce(op) if algorithm == "naive" else self._tree_reduce(op)
@@ -204,7 +302,7 @@ class CollectiveGroup:
 
     def reduce_scatter(self, op: str = "sum", segments: int = 1) -> None:
         """Rank i ends with chunk i of the reduction (`chunk_bounds(length, n)[i]`)."""
-        self._check(op, "ring")
+        self._check(op, "ring", "object_store")
         self._wait([ref for pieces in self._reduce_scatter(op, segments) for ref, _ in pieces], "reduce_scatter")
 
     def allgather(self) -> None:
@@ -274,11 +372,18 @@ class CollectiveGroup:
             self._wait([p.gloo_init.remote(address, port, self.timeout_s) for p in self.ranks], "gloo init")
             self.gloo_ready = True
 
-    def _check(self, op: str, algorithm: str) -> None:
+    def _check(self, op: str, algorithm: str, transport: str) -> None:
         if op not in OPS:
             raise ValueError(f"unknown op {op!r}; use one of {sorted(OPS)}")
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}; use one of {ALGORITHMS}")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+        if transport == "shm" and self.transport != "shm":
+            raise ValueError("this group has no shared-memory buffers: it was made with transport='object_store', "
+                             "or its ranks are on several nodes")
+        if algorithm == "direct" and transport != "shm":
+            raise ValueError("the direct algorithm runs on the shared-memory transport only")
         if op == "mean" and not np.issubdtype(self.dtype, np.floating):
             raise TypeError(f"mean of {self.dtype} buffers is not {self.dtype}; use sum and divide")
 
@@ -291,8 +396,7 @@ class CollectiveGroup:
                 raise ParticipantLost(lost, operation) from error
             if isinstance(error, GetTimeoutError):
                 raise TimeoutError(f"{operation} did not finish within {self.timeout_s + 5:.0f} s; "
-                                   f"not answering: ranks {silent or 'none'} (an actor Ray could not place "
-                                   f"for lack of CPUs also waits)") from error
+                                   f"not answering: ranks {silent or 'none'}") from error
             raise
 
     def _health(self) -> tuple[list[int], list[int]]:

@@ -6,10 +6,12 @@ each the mean ḡ, and each clips ḡ to the max norm (as DDP and DD-PPO do: the
 bounded, as one learner's is) and applies it to its own copy. Equal bytes clipped the same
 way keep the copies bit-equal without weights ever being sent.
 
-The driver takes part in every all-reduce: it submits the whole step at once (gradient,
-ring and apply tasks), and a chunk under Ray's inline limit (100 KiB; a CartPole gradient
-is about 37 KB) travels through it to the next rank's task. Each worker runs its tasks in
-the order submitted, so a ring reads the gradient just computed.
+The driver submits the whole step at once (gradient, all-reduce and apply tasks); each
+worker runs its tasks in the order submitted, so an all-reduce reads the gradient just
+computed. Over the object store (`transport="object_store"`) the driver takes part in
+every all-reduce: a chunk under Ray's inline limit (100 KiB; a CartPole gradient is about
+37 KB) travels through it to the next rank's task. Over shared memory (`"shm"`, one node
+only) the ranks reduce among themselves, one task each.
 """
 
 from __future__ import annotations
@@ -69,18 +71,20 @@ class AllReduceWorker(RolloutWorker, Participant):
 
 class SyncAllReduce(PolicyOptimizer):
     def __init__(self, config: WorkerConfig, num_workers: int, loss=None, epochs: int = 4,
-                 minibatch_size: int = 128, anneal_steps: int | None = None, **worker_set_options):
+                 minibatch_size: int = 128, anneal_steps: int | None = None, transport: str = "object_store",
+                 **worker_set_options):
         super().__init__()
         assert num_workers >= 1, "SyncAllReduce needs remote workers: they are the all-reduce's ranks"
         assert minibatch_size % num_workers == 0, "each worker takes an equal share of every minibatch"
         self.workers = WorkerSet(config, num_workers, loss, worker_class=AllReduceWorker, **worker_set_options)
         self.epochs, self.minibatch_size = epochs, minibatch_size // num_workers  # per worker: same global minibatch
-        self.lr, self.anneal_steps = self.workers.local.policy.config.lr, anneal_steps
+        self.lr, self.anneal_steps, self.transport = self.workers.local.policy.config.lr, anneal_steps, transport
         self._join(ray.put(self.workers.local.policy.get_state()))
 
     def _join(self, start) -> None:
         """Every rank takes the Policy state `start`, and the ring is built over the ranks."""
-        self.group = CollectiveGroup.of(self.workers.remotes, length=len(self.workers.local.get_weights()))
+        self.group = CollectiveGroup.of(self.workers.remotes, length=len(self.workers.local.get_weights()),
+                                        transport=self.transport)
         self.workers.get([w.join.remote(self.group.size, start) for w in self.group.ranks], "join")
 
     def step(self) -> dict[str, float]:
@@ -94,7 +98,7 @@ class SyncAllReduce(PolicyOptimizer):
                 pending = []
                 for k in range(minibatches):
                     pending += [w.gradient.remote(k) for w in remotes]
-                    pending += self.group.allreduce("mean", "ring", wait=False)
+                    pending += self.group.allreduce("mean", wait=False)
                     applied = [w.apply.remote() for w in remotes]
                     pending += applied
                 stats = self.workers.get(applied, "a round's updates")[0]  # a rank runs its tasks in order
