@@ -83,9 +83,9 @@ class SyncAllReduce(PolicyOptimizer):
 
     def _join(self, start) -> None:
         """Every rank takes the Policy state `start`, and the ring is built over the ranks."""
-        self.group = CollectiveGroup.of(self.workers.remotes, length=len(self.workers.local.get_weights()),
-                                        transport=self.transport)
-        self.workers.get([w.join.remote(self.group.size, start) for w in self.group.ranks], "join")
+        ranks = self.workers.remotes
+        self.workers.get([w.join.remote(len(ranks), start) for w in ranks], "join")
+        self.group = CollectiveGroup.of(ranks, length=len(self.workers.local.get_weights()), transport=self.transport)
 
     def step(self) -> dict[str, float]:
         lr = annealed(self.lr, self.stats.env_steps, self.anneal_steps)
