@@ -6,12 +6,13 @@ each the mean ḡ, and each clips ḡ to the max norm (as DDP and DD-PPO do: the
 bounded, as one learner's is) and applies it to its own copy. Equal bytes clipped the same
 way keep the copies bit-equal without weights ever being sent.
 
-The driver submits the whole step at once (gradient, all-reduce and apply tasks); each
-worker runs its tasks in the order submitted, so an all-reduce reads the gradient just
-computed. Over the object store (`transport="object_store"`) the driver takes part in
+Over the object store (`transport="object_store"`) the driver submits the whole step at
+once (gradient, all-reduce and apply tasks); each worker runs its tasks in the order
+submitted, so an all-reduce reads the gradient just computed. The driver takes part in
 every all-reduce: a chunk under Ray's inline limit (100 KiB; a CartPole gradient is about
-37 KB) travels through it to the next rank's task. Over shared memory (`"shm"`, one node
-only) the ranks reduce among themselves, one task each.
+37 KB) travels through it to the next rank's task. Over shared memory (`"shm"`, ranks on
+one node) the driver is out of the loop, as in DD-PPO itself: each rank runs the round's
+minibatches in one task, and the ranks meet only in their all-reduces.
 """
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ class AllReduceWorker(RolloutWorker, Participant):
         self.policy.apply_gradients(self.policy.clip_gradients(self.flat))
         return self.loss_stats
 
+    def learn_round(self) -> dict[str, float]:
+        """Every minibatch of the round here: g_i, the all-reduce through shared memory with
+        the other ranks (each running this same loop), then the clipped step."""
+        for k in range(len(self.minibatches)):
+            self.gradient(k)
+            self.shm_allreduce("mean", None)
+            stats = self.apply()
+        return stats
+
     def get_state(self) -> dict:
         return {**super().get_state(), "rng": self.rng.bit_generator.state}
 
@@ -95,14 +105,17 @@ class SyncAllReduce(PolicyOptimizer):
                 rounds = self.workers.get([w.start_round.remote(lr, self.epochs, self.minibatch_size) for w in remotes], "start_round")
             minibatches = self.epochs * -(-rounds[0][0] // self.minibatch_size)
             with self.timed("learn_s"):
-                pending = []
-                for k in range(minibatches):
-                    pending += [w.gradient.remote(k) for w in remotes]
-                    pending += self.group.allreduce("mean", wait=False)
-                    applied = [w.apply.remote() for w in remotes]
-                    pending += applied
-                stats = self.workers.get(applied, "a round's updates")[0]  # a rank runs its tasks in order
-                ray.get(pending)  # surfaces any failure (the chunks are a gradient's size: small here)
+                if self.group.transport == "shm":
+                    stats = self.workers.get([w.learn_round.remote() for w in remotes], "a round's updates")[0]
+                else:
+                    pending = []
+                    for k in range(minibatches):
+                        pending += [w.gradient.remote(k) for w in remotes]
+                        pending += self.group.allreduce("mean", wait=False)
+                        applied = [w.apply.remote() for w in remotes]
+                        pending += applied
+                    stats = self.workers.get(applied, "a round's updates")[0]  # a rank runs its tasks in order
+                    ray.get(pending)  # surfaces any failure (the chunks are a gradient's size: small here)
         except RayError as error:  # a rank died: replace it, and every rank goes back to a survivor's round start
             self._join(self.workers.recover(error).__ray_call__.remote(lambda survivor: survivor.round_start))
             return self.step()  # the round again; the failed one's batches are not counted
