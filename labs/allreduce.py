@@ -221,10 +221,10 @@ print("naive, tree, ring and gloo over the object store, ring and direct over sh
 #
 # The physical limit on one machine: copying memory with one core (`np.copyto`, destination
 # already touched), and adding two arrays (`np.add`, the reduction's γ). Then the yardstick
-# for a whole all-reduce: the *memory traffic* (bytes read plus bytes written) that every
-# core together sustains, measured as all cores copying 64 MiB at once, one rank process
-# each. An algorithm that must read and write $B$ bytes in all can take no less than
-# $B$ divided by that rate.
+# for a whole all-reduce: the *memory traffic* (bytes read plus bytes written) that the
+# ranks' processes sustain together, measured as min(n, cores) of them copying 64 MiB at
+# once. An algorithm that must read and write $B$ bytes in all needs about $B$ divided by
+# that rate (no less, if it reads and writes as a copy does).
 
 # %%
 a, b = np.ones(MB64 // 4, np.float32), np.ones(MB64 // 4, np.float32)
@@ -250,10 +250,12 @@ def copy_traffic(rank, reps=20):
     return 2 * MB64 * reps / (time.perf_counter() - start)
 
 
-copiers = shm_groups[max(world_sizes)].ranks[:CORES]  # one process per core, all copying at once
-traffic_rates = [sum(ray.get([p.__ray_call__.remote(copy_traffic) for p in copiers])) / 1e9 for _ in range(5)]
-traffic_gbs = statistics.median(traffic_rates)
-print(f"memory traffic, {len(copiers)} processes copying at once: {spread(traffic_rates, 1)} GB/s read + written")
+traffic_gbs = {}  # n -> GB/s read + written by min(n, cores) processes copying at once
+for n in world_sizes:
+    copiers = shm_groups[n].ranks[:min(n, CORES)]
+    rates = [sum(ray.get([p.__ray_call__.remote(copy_traffic) for p in copiers])) / 1e9 for _ in range(5)]
+    traffic_gbs[n] = statistics.median(rates)
+    print(f"memory traffic, {len(copiers)} processes copying at once (for n = {n}): {spread(rates, 1)} GB/s read + written")
 
 # %% [markdown]
 # ## The measurement
@@ -444,8 +446,9 @@ print(f"one 4-byte message (2 tasks, 2 hops): measured {spread(message_s)} ms, m
 # - **shm ring**: in each reduce-scatter step a rank reads its neighbour's chunk and its
 #   own and writes its own ($3N/n$); in each all-gather step it reads one and writes one
 #   ($2N/n$); so $5\frac{n-1}{n}N$ per rank, $B = 5(n-1)N$ in all.
-# - **shm direct**: every rank reads all $n$ buffers and writes a result, then copies the
-#   result into its buffer: $(n+3)N$ per rank, $B = n(n+3)N$.
+# - **shm direct**: every rank copies buffer 0 into a result (a read and a write), adds
+#   the other $n-1$ into it (two reads and a write each), then copies the result into its
+#   buffer: $(3n+1)N$ per rank, $B = n(3n+1)N$.
 # - **object store** (naive, tree, ring alike): $n$ puts (a read and a write each), $n-1$
 #   reductions (two reads, a write), $n-1$ copies out: $B = (7n-5)N$.
 #
@@ -457,13 +460,13 @@ print(f"one 4-byte message (2 tasks, 2 hops): measured {spread(message_s)} ms, m
 # %% code-fold=false
 def traffic(contender, n, nbytes):
     """B: bytes read plus bytes written, all ranks together, for one all-reduce on one node."""
-    passes = {"shm ring": 5 * (n - 1), "shm direct": n * (n + 3)}.get(contender, 7 * n - 5)
+    passes = {"shm ring": 5 * (n - 1), "shm direct": n * (3 * n + 1)}.get(contender, 7 * n - 5)
     return passes * nbytes
 
 
 def bound(contender, n, nbytes):
     """The fewest seconds that traffic allows at this machine's measured rate."""
-    return traffic(contender, n, nbytes) / (traffic_gbs * 1e9)
+    return traffic(contender, n, nbytes) / (traffic_gbs[n] * 1e9)
 
 
 shm_points = [(n, s) for n in world_sizes for s in sizes]
@@ -696,7 +699,9 @@ record_median(f"shm_ring_busbw_64mb_n{n_big}", busbws("shm ring", n_big, MB64), 
               f"shared-memory ring busbw, 64 MiB, n={n_big}")
 record_median(f"ring_vs_traffic_bound_64mb_n{n_big}", bound("shm ring", n_big, MB64) / np.array(times["shm ring", n_big][MB64]),
               "fraction", f"shared-memory ring: its memory-traffic bound / its time, 64 MiB, n={n_big} (1: at the bound)")
-record("traffic_gbs", traffic_gbs, "GB/s", f"memory traffic (read + written) with {len(copiers)} processes copying at once")
+for n in world_sizes:
+    record(f"traffic_gbs_n{n}", traffic_gbs[n], "GB/s",
+           f"memory traffic (read + written) with {min(n, CORES)} processes copying at once")
 record("shm_model_alpha_us", shm_fit[0] * 1e6, "µs", "fitted cost per step of the shared-memory ring")
 record("shm_model_traffic_gbs", 1 / shm_fit[1] / 1e9, "GB/s", "fitted rate per byte of the shared-memory ring's traffic")
 record(f"ring_vs_memcpy_64mb_n{n_big}", ring64 / memcpy_gbs, "fraction", "ring busbw / one-core memcpy bandwidth (medians)")
@@ -709,6 +714,8 @@ record_median(f"small_latency_4kb_n{n_big}_us", np.array(times[shm_best, n_big][
 record_median(f"gloo_latency_4kb_n{n_big}_us", np.array(times["gloo", n_big][KB4]) * 1e6, "µs", f"gloo at 4 KiB, n={n_big}")
 record_median(f"small_latency_vs_mpi_4kb_n{n_big}", per_round(shm_best, "mpi", n_big, KB4), "x",
               f"best over shared memory ({shm_best}) / MPI, time at 4 KiB, n={n_big}, round by round")
+record_median(f"object_store_small_latency_vs_mpi_4kb_n{n_big}", per_round(best, "mpi", n_big, KB4), "x",
+              f"best of naive/tree/ring over the object store ({best}) / MPI, time at 4 KiB, n={n_big}, round by round")
 record("model_lambda_us", fit[0] * 1e6, "µs", f"fitted latency per hop of a task chain ({READINGS[reading]})")
 record("model_alpha_us", fit[1] * 1e6, "µs", f"fitted cost per driver-submitted task ({READINGS[reading]})")
 record("model_beta_gbs", 1 / fit[2] / 1e9, "GB/s", f"fitted 1/β, per pass over the data ({READINGS[reading]})")
@@ -724,7 +731,8 @@ cluster.shutdown()
 # the fit never saw. At small sizes they are all there is: the ring's $n(n+1)$ tasks and
 # $n+1$ hops cost more than naive's and tree's $2n-1$ tasks and 3 or 4 hops (the 4 KiB
 # column). MPI's ranks exchange small messages through shared memory with no scheduler in
-# between (`small_latency_vs_mpi_4kb_n4` is how far distrl's best plan is from it); gloo,
+# between (`object_store_small_latency_vs_mpi_4kb_n4` is how far the object store's best
+# plan is from it); gloo,
 # started by one Ray task per rank, pays that task too. As $n$ grows, a ring planned by one
 # driver pays $n^2$ tasks where the textbook ring pays $2(n-1)$ rounds (the last panel, a
 # model): to scale, each rank would hold its neighbours' handles and send on its own, and
@@ -736,7 +744,7 @@ cluster.shutdown()
 # loopback TCP, a copy into the kernel and one out per hop, where the object store costs a
 # copy in and a read in place; the table above says at which sizes each wins and where they
 # cross. MPI moves the bytes through shared memory with neither a store nor a scheduler:
-# `ring_vs_mpi_64mb_n4` is how close distrl's ring comes to it.
+# `object_store_ring_vs_mpi_64mb_n4` is how close the object store's ring comes to it.
 #
 # The ring stays far below the one-core memcpy line (`ring_vs_memcpy_64mb_n4`), and the
 # two measurements above say why. First, every chunk a rank sends is a new object, and the

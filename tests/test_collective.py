@@ -81,7 +81,7 @@ def test_allreduce_equals_numpy_for_every_algorithm_and_transport(groups, case, 
     originals = [x.copy() for x in inputs]
     group = groups[n]
     group.set_buffers(inputs)
-    group.allreduce(op, *method) if method[1] is None else group.allreduce(op, method[0], transport=method[1])
+    group.allreduce(op, method[0], transport=method[1])
     assert_reduced(group.buffers(), inputs, op)
     for x, y in zip(inputs, originals):
         np.testing.assert_array_equal(x, y)  # the caller's arrays are untouched

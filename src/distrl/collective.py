@@ -134,11 +134,13 @@ class Participant:
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
-    def shm_open(self, group: str, capacity: int, timeout_s: float) -> None:
+    def shm_open(self, group: str, rank: int, size: int, capacity: int, timeout_s: float) -> None:
         """Make this rank's ShmRing of `capacity` bytes (any older one closed); then every
         rank calls `shm_connect` at once."""
+        assert (rank, size) == (self.rank, self.size), \
+            f"the group takes this actor as rank {rank} of {size}, but it is rank {self.rank} of {self.size}"
         self.shm_close()
-        self.ring = ShmRing(group, self.rank, self.size, capacity, timeout_s)
+        self.ring = ShmRing(group, rank, size, capacity, timeout_s)
 
     def shm_connect(self) -> None:
         self.ring.connect()
@@ -147,7 +149,11 @@ class Participant:
         """The buffer ← op over all ranks' buffers, through the ring's shared memory. A
         buffer set while the ring was smaller, or computed into a new array (a gradient),
         is copied into the ring first."""
-        view = self.ring.buffer(self.flat.dtype, len(self.flat))
+        try:
+            view = self.ring.buffer(self.flat.dtype, len(self.flat))
+        except ValueError as error:  # larger than the ring: the other ranks must not wait for this one
+            self.ring.abort(str(error))
+            raise
         if not np.may_share_memory(view, self.flat):
             np.copyto(view, self.flat)
             self.flat = view
@@ -203,6 +209,8 @@ class CollectiveGroup:
         tens of seconds on a loaded machine), which has its own `start_timeout_s`.
         `transport`: "object_store" or "shm" (see the module)."""
         assert size >= 1, "a group needs at least one participant"
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
         per_rank = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * size
         cls = ray.remote(num_cpus=num_cpus_per_participant)(Participant)
         self.size, self.timeout_s = size, timeout_s
@@ -217,10 +225,10 @@ class CollectiveGroup:
                                f"resources waiting; each asks for {num_cpus_per_participant} CPU)")
         try:
             ray.get(list(started))
-        except RayError:  # a participant's constructor failed: nothing of the group is left running
+            self._choose_transport(transport)
+        except Exception:  # nothing of a group that could not start is left running
             self.stop()
             raise
-        self._choose_transport(transport)
 
     @classmethod
     def of(cls, participants: Sequence, length: int, dtype=np.float32, timeout_s: float = 60.0,
@@ -246,11 +254,13 @@ class CollectiveGroup:
                 warnings.warn(f"the group's {self.size} ranks are on {len(nodes)} nodes, and shared memory does not "
                               f"reach across machines: this group uses the object store instead", stacklevel=3)
                 self.transport = "object_store"
+                self._wait([p.shm_close.remote() for p in self.ranks], "shm_close")  # rings of an earlier group
 
     def _open_rings(self, capacity: int) -> None:
         """Every rank's ShmRing anew, of `capacity` bytes (a new name: the old rings close)."""
         name = uuid.uuid4().hex[:12]
-        self._wait([p.shm_open.remote(name, capacity, self.timeout_s) for p in self.ranks], "shm_open")
+        self._wait([p.shm_open.remote(name, r, self.size, capacity, self.timeout_s) for r, p in enumerate(self.ranks)],
+                   "shm_open")
         self._wait([p.shm_connect.remote() for p in self.ranks], "shm_connect")
         self.ring_capacity = capacity
 
@@ -394,7 +404,7 @@ class CollectiveGroup:
             lost, silent = self._health()
             if lost:
                 raise ParticipantLost(lost, operation) from error
-            if isinstance(error, GetTimeoutError):
+            if silent or isinstance(error, GetTimeoutError):  # (a shared-memory rank gives up on a silent one first)
                 raise TimeoutError(f"{operation} did not finish within {self.timeout_s + 5:.0f} s; "
                                    f"not answering: ranks {silent or 'none'}") from error
             raise

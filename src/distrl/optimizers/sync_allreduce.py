@@ -65,6 +65,7 @@ class AllReduceWorker(RolloutWorker, Participant):
     def learn_round(self) -> dict[str, float]:
         """Every minibatch of the round here: g_i, the all-reduce through shared memory with
         the other ranks (each running this same loop), then the clipped step."""
+        stats = {}
         for k in range(len(self.minibatches)):
             self.gradient(k)
             self.shm_allreduce("mean", None)
