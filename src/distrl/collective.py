@@ -259,9 +259,14 @@ class CollectiveGroup:
     def _open_rings(self, capacity: int) -> None:
         """Every rank's ShmRing anew, of `capacity` bytes (a new name: the old rings close)."""
         name = uuid.uuid4().hex[:12]
-        self._wait([p.shm_open.remote(name, r, self.size, capacity, self.timeout_s) for r, p in enumerate(self.ranks)],
-                   "shm_open")
-        self._wait([p.shm_connect.remote() for p in self.ranks], "shm_connect")
+        try:
+            self._wait([p.shm_open.remote(name, r, self.size, capacity, self.timeout_s)
+                        for r, p in enumerate(self.ranks)], "shm_open")
+            self._wait([p.shm_connect.remote() for p in self.ranks], "shm_connect")
+        except Exception:
+            # A rank that made its file but never connected would leave it in /dev/shm.
+            ray.wait([p.shm_close.remote() for p in self.ranks], num_returns=self.size, timeout=10)
+            raise
         self.ring_capacity = capacity
 
     def set_buffers(self, buffers: Sequence) -> None:
