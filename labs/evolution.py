@@ -177,7 +177,6 @@ for name, theta in thetas.items():
     print(f"{name:<20} max |Δθ| against seeds and returns: {np.abs(theta - reference).max():.2e}")
     assert np.allclose(theta, reference, atol=1e-5), name
 equivalence_err = max(float(np.abs(theta - reference).max()) for theta in thetas.values())
-record("es_protocols_max_abs_diff", equivalence_err, "", "largest |Δθ| between the three protocols after 3 iterations")
 
 # %% [markdown]
 # ## Communication: what a worker sends back
@@ -237,6 +236,7 @@ record(f"es_bytes_per_iter_ratio_1e{round(math.log10(largest))}",
        comm[largest, True]["bytes"] / comm[largest, False]["bytes"], "x",
        f"bytes sent back per iteration, full vectors / seeds and returns, D = {comm[largest, 'dim']:,}, "
        "2 workers × 8 pairs")
+record("es_protocols_max_abs_diff", equivalence_err, "", "largest |Δθ| between the three protocols after 3 iterations")
 record("es_seeds_bytes_max_over_min", max(seeds_bytes) / min(seeds_bytes), "x",
        f"seeds-and-returns bytes per iteration, largest / smallest over D = {dims[0]:,} to {largest:,}")
 record("es_seeds_bytes_per_iter", statistics.median(seeds_bytes), "B",

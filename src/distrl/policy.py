@@ -149,7 +149,7 @@ class Policy:
         return stats
 
     def _flat_grad(self) -> np.ndarray:
-        return torch.cat([p.grad.reshape(-1) for p in self.parameters]).numpy().astype(np.float32, copy=True)
+        return torch.cat([p.grad.reshape(-1) for p in self.parameters]).numpy()  # new memory: no copy needed
 
     def apply_gradients(self, grads: np.ndarray) -> None:
         """One optimizer step with the given flat gradient (e.g. a mean over workers)."""
@@ -184,9 +184,9 @@ class Policy:
         self.sampler.set_state(state["sampler"])
 
     def get_weights(self) -> np.ndarray:
-        """θ as one flat float32 vector (a copy)."""
+        """θ as one flat float32 vector (a copy: `torch.cat` writes new memory)."""
         with torch.no_grad():
-            return torch.cat([p.reshape(-1) for p in self.parameters]).numpy().astype(np.float32, copy=True)
+            return torch.cat([p.reshape(-1) for p in self.parameters]).numpy()
 
     def set_weights(self, weights: np.ndarray) -> None:
         assert weights.shape == (sum(self.sizes),), f"expected {sum(self.sizes)} weights, got {weights.shape}"

@@ -1,7 +1,9 @@
-"""SampleBatch: experience as columns of numpy arrays, and GAE(γ, λ) advantages.
+"""SampleBatch: experience as columns of arrays, and GAE(γ, λ) advantages.
 
 A policy evaluator returns its experience as a SampleBatch: one row per environment step,
-one column per quantity (RLlib's representation). Columns used across distrl:
+one column per quantity (RLlib's representation). Columns are numpy arrays, except where a
+learner keeps its experience on the device (`AnakinLearner`'s are torch tensors, which
+`take` and `minibatches` index alike). Columns used across distrl:
 
     obs            (T, *obs_shape)  observation the action was taken in, s_t
     next_obs       (T, *obs_shape)  s_{t+1}, the true next observation (the final one where an
