@@ -36,8 +36,9 @@
 #         updates: 1
 #         warmup: 1
 #         worker_counts: [2]
-#     summary: Synchronous, asynchronous and sharded parameter servers on Ray, checked
-#       against single-process training and measured against Ray's documented example.
+#     summary: Synchronous, asynchronous and sharded parameter servers on Ray, over its
+#       object store and over shared memory, checked against single-process training and
+#       measured against Ray's documented example and the memory-traffic bound.
 #     title: Parameter servers on Ray
 # ---
 
@@ -64,6 +65,13 @@
 # asynchronous one $2P \cdot 4$ (one push, one pull), so the effective bandwidth is
 # $2NP\cdot4\cdot(\text{updates/s})$ and $2P\cdot4\cdot(\text{updates/s})$. One server does
 # all the arithmetic; $K$ *shards* split it $K$ ways.
+#
+# **Two transports.** The same server code runs over Ray's object store, where every push
+# and pull is a fresh object and every update is tasks the driver submits
+# (`distrl.parameter_server`), and over shared memory (`distrl.shm_server`), where θ and
+# each worker's gradient live in buffers mapped once by all, the processes signal each
+# other directly, and the driver only starts a round of updates. The difference between
+# the two is what the object store and the scheduler cost per update.
 
 # %% tags=["parameters"]
 model_sizes = [100_000, 1_000_000, 10_000_000]  # parameters P
@@ -78,6 +86,7 @@ learn_steps = 65_536  # environment steps per learning run (a multiple of 256 ·
 gradients_per_step = 32  # gradients AsyncGradients applies per step() (G)
 
 # %%
+import os
 import statistics
 import time
 from collections import defaultdict
@@ -94,6 +103,7 @@ from distrl.losses import a2c_loss
 from distrl.optimizers import AsyncGradients
 from distrl.optimizers.base import PolicyOptimizer
 from distrl.parameter_server import Optimizer, ShardedServer, assemble
+from distrl.shm_server import ServerClient, ShmServer
 from distrl.policy import Policy, PolicyConfig
 from distrl.rollout_worker import RolloutWorker, WorkerConfig
 from distrl.worker_set import WorkerSet
@@ -139,8 +149,8 @@ def error_bars(series):
 # ## Correctness first: synchronous PS training is single-process training
 #
 # Two workers each take half of a fixed batch of CartPole experience, compute the A2C
-# gradient of distrl's Policy on it, and push it; the server (two shards) applies the
-# mean. The same Policy trained in one process on the whole batch must end with the same
+# gradient of distrl's Policy on it, and push it; the server applies the mean: over the
+# object store (two shards), and over shared memory (one server, two worker processes). The same Policy trained in one process on the whole batch must end with the same
 # parameters, for SGD (the update written out) and Adam (torch.optim.Adam). Gradient
 # clipping is off: clipping each half is not clipping the whole.
 
@@ -176,6 +186,36 @@ for kind in ("sgd", "adam"):
         weights, lost = server.sync_step(grads)
     equivalence[kind] = float(np.abs(assemble(ray.get(weights)) - reference.get_weights()).max())
     server.stop()
+
+
+@ray.remote(num_cpus=cluster.ACTOR_CPUS)
+class HalfBatchWorker(ServerClient):
+    """A worker of the shared-memory server: the same Policy and half batch, in its own process."""
+
+    def __init__(self, half, observation_space, action_space):  # the spaces: the driver's environment does not pickle
+        self.policy, self.half = Policy(observation_space, action_space, a2c_loss(), config), half
+
+    def gradient_at(self, params):
+        self.policy.set_weights(params)
+        return self.policy.compute_gradients(self.half)[0]
+
+
+shm_workers = [HalfBatchWorker.remote(half, space.single_observation_space, space.single_action_space) for half in halves]
+for kind in ("sgd", "adam"):
+    reference = make_policy()
+    for _ in range(5):
+        if kind == "adam":
+            reference.learn_on_batch(batch)
+        else:
+            grads, _ = reference.compute_gradients(batch)
+            reference.set_weights(reference.get_weights() - config.lr * grads)
+    server = ShmServer(make_policy().get_weights(), shm_workers, optimizer=Optimizer(kind, lr=config.lr, eps=1e-5))
+    assert server.transport == "shm"
+    server.sync(5)
+    equivalence[kind, "shm"] = float(np.abs(server.pull() - reference.get_weights()).max())
+    server.stop()
+for actor in shm_workers:
+    ray.kill(actor)
 print("max |θ_PS − θ_single| after 5 steps:", {k: f"{v:.1e}" for k, v in equivalence.items()})
 assert max(equivalence.values()) <= 1e-5
 
@@ -218,6 +258,15 @@ assert max(equivalence.values()) <= 1e-5
 # costs one fused pass, $\theta \leftarrow \theta - \frac{\alpha}{N} g_i$ (read $\theta$ and
 # $g_i$, write $\theta$); with $K$ shards it does this in $K$ actors at once. The like-for-like
 # comparison is $K = 1$ (one server process each); $K = 2, 4$ are a separate table.
+#
+# *distrl, shm* is the same server (one process, the same fused pass) and the same worker
+# processes over shared memory: a worker copies θ from the server's buffer into its own
+# parameters, as `compute` copies the pulled shards, and copies its gradient into its
+# buffer, where the object-store path's return copies it into the store. So the two
+# distrl rows do the same copies and arithmetic, and differ in the transport: fresh
+# objects and tasks through the driver, or buffers mapped once and direct signals. Its
+# asynchronous rounds give each worker an equal share of the pushes (the object-store
+# loop lets whichever worker is back first push next; the workers are identical).
 #
 # All contenders of one $(P, N)$ take turns: each first makes `warmup` untimed updates, then
 # in each of `rounds` rounds every contender makes `updates` updates (`updates`·$N$ for an
@@ -284,8 +333,8 @@ class DocsParameterServer:
 
 
 @ray.remote(num_cpus=cluster.ACTOR_CPUS)
-class GradientWorker:
-    """Both protocols' worker, so that both servers are fed by the same processes."""
+class GradientWorker(ServerClient):
+    """Every contender's worker, so that all servers are fed by the same processes."""
 
     def __init__(self, size):
         self.params = np.zeros(size, np.float32)
@@ -296,6 +345,10 @@ class GradientWorker:
 
     def compute(self, *shards):  # distrl: the pulled shards, copied into this worker's parameters
         assemble(shards, out=self.params)
+        return self.grad
+
+    def gradient_at(self, params):  # distrl over shared memory: the same copy; the gradient is then copied into the buffer
+        np.copyto(self.params, params)
         return self.grad
 
     def compute_gradients(self, weights):  # the example's DataWorker: load the weights, return the gradients
@@ -371,7 +424,7 @@ throughput = {}  # (system, mode, P, N, K) -> updates/s in each round
 # All the actors of one model size live at once (the contenders take turns), and Ray starts
 # an actor only once its share of a CPU is free: the shares must add up to at most CPUS.
 # Each server asks for one share, a server of K shards for a K-th of it per shard.
-share = min(cluster.ACTOR_CPUS, CPUS / (max(worker_counts) + 2 + len(shard_counts)))
+share = min(cluster.ACTOR_CPUS, CPUS / (max(worker_counts) + 3 + len(shard_counts)))
 for size in model_sizes:
     # The same workers and servers for every N: starting a process costs more than a round.
     pool = [GradientWorker.options(num_cpus=share).remote(size) for _ in range(max(worker_counts))]
@@ -387,8 +440,12 @@ for size in model_sizes:
         for k, server in servers.items():
             contenders["distrl", "sync", k] = (partial(distrl_sync, server, workers), updates)
             contenders["distrl", "async", k] = (partial(distrl_async, server, workers), updates * n)
+        shm = ShmServer(np.zeros(size, np.float32), workers, optimizer=Optimizer("sgd", lr=0.01), num_cpus=share)
+        contenders["distrl, shm", "sync", 1] = (shm.sync, updates)
+        contenders["distrl, shm", "async", 1] = (lambda count, shm=shm, n=n: shm.run_async(count // n), updates * n)
         for (system, mode, k), rates in in_turns(contenders).items():
             throughput[system, mode, size, n, k] = np.array(rates)
+        shm.stop()
     if size == big:
         break  # the largest model's actors stay for the timeline below
     for actor in [docs, docs_numpy] + pool:
@@ -407,7 +464,7 @@ def bandwidth(size, n, mode, rate):
 def contenders_of(mode):
     """(label, system, K) of each contender in `mode`, in table order."""
     docs = [("docs", "docs", 1)] + ([("docs, numpy weights", "docs, numpy weights", 1)] if mode == "sync" else [])
-    return docs + [(f"distrl, K = {k}", "distrl", k) for k in shard_counts]
+    return docs + [(f"distrl, K = {k}", "distrl", k) for k in shard_counts] + [("distrl, shm", "distrl, shm", 1)]
 
 
 print(f"updates/s and GB/s, median [IQR] over {rounds} rounds; ratios taken round by round")
@@ -415,7 +472,7 @@ for size in model_sizes:
     for n in worker_counts:
         print(f"P = {size:,d}, N = {n}")
         for mode in ("sync", "async"):
-            references = [(label, throughput[system, mode, size, n, 1]) for label, system, _ in contenders_of(mode)[:-len(shard_counts)]]
+            references = [(label, throughput[system, mode, size, n, 1]) for label, system, _ in contenders_of(mode)[:-len(shard_counts) - 1]]
             for label, system, k in contenders_of(mode):
                 rates = throughput[system, mode, size, n, k]
                 ratios = "  ".join(f"/ {name}: {iqr(rates / ref, 2)}" for name, ref in references if name != label)
@@ -490,6 +547,24 @@ profiles = {"distrl, K = 1": phase_times(partial(distrl_sync, servers[1], worker
             "docs": phase_times(partial(docs_sync, docs, workers), one_server),
             "docs, numpy weights": phase_times(partial(docs_sync, docs_numpy, workers, compute="compute_gradients_numpy"),
                                                one_server)}
+
+
+def copy_traffic(actor, reps=10):
+    """Bytes read plus written per second by one process copying P floats back and forth."""
+    src = np.ones(big, np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    start = time.perf_counter()
+    for _ in range(reps):
+        np.copyto(dst, src)
+    return 2 * big * 4 * reps / (time.perf_counter() - start)
+
+
+# The traffic bound's rates (next section), from the worker processes themselves: one
+# copying alone, and min(N, cores) copying at once; the median of five tries each.
+traffic_gbs = {c: statistics.median(sum(ray.get([w.__ray_call__.remote(copy_traffic) for w in workers[:c]])) / 1e9
+                                    for _ in range(5))
+               for c in sorted({1, min(n2, os.cpu_count())})}
 for actor in [docs, docs_numpy] + pool:
     ray.kill(actor)
 for server in servers.values():
@@ -499,6 +574,36 @@ for system, spent in profiles.items():
     for (role, phase), seconds in sorted(spent.items()):
         print(f"  {system:20s} {role:6s} {phase:28s} {seconds * 1e3:6.1f}")
 print(f"memcpy, one core: {memcpy_quiet:.1f} GB/s before the throughput runs, {memcpy_after:.1f} GB/s after; the limit: {memcpy_gbs:.1f} GB/s")
+
+# %% [markdown]
+# ### The memory-traffic bound
+#
+# Whatever the transport, a synchronous update must move some bytes through memory. Each
+# worker copies θ into its own parameters (reading $P$ floats and writing $P$) and its
+# gradient into the place the server reads it from (as much again): $16P$ bytes. The server
+# makes one fused pass per gradient, reading θ and $g_i$ and writing θ: $12P$ bytes each.
+# The shared-memory protocol does exactly these and nothing else, in two phases one after
+# the other: the workers' copies, on $\min(N, \text{cores})$ cores at once, then the
+# server's passes, on one. With $R_c$ the bytes read plus written per second by $c$
+# processes copying at once (measured just above, in the worker processes),
+#
+# $$T_\text{bound} = \frac{16NP}{R_{\min(N,\,\text{cores})}} + \frac{12NP}{R_1}.$$
+#
+# An object-store update does these copies too, and more (a put of every message, and the
+# page faults of fresh objects), so the same bound holds for it. The ratio
+# $T_\text{bound}/T$ below says how close each transport comes to it.
+
+# %%
+def sync_bound_s(size, n):
+    """T_bound of one synchronous update of `size` floats from `n` workers."""
+    return 16 * n * size / (traffic_gbs[min(n, os.cpu_count())] * 1e9) + 12 * n * size / (traffic_gbs[1] * 1e9)
+
+
+print(", ".join(f"R_{c} = {rate:.1f} GB/s" for c, rate in traffic_gbs.items()) + " (read + written)")
+print(f"P = {big:,d}, N = {n2}: T_bound = {sync_bound_s(big, n2) * 1e3:.1f} ms per synchronous update")
+for label, system, k in contenders_of("sync"):
+    rates = throughput[system, "sync", big, n2, k]
+    print(f"  {label:20s} {iqr(1e3 / rates):>20s} ms per update   T_bound / T: {iqr(sync_bound_s(big, n2) * rates, 2)}")
 
 # %% [markdown]
 # ## Learning: asynchronous gradients against synchronous ones
@@ -648,7 +753,7 @@ for col, size in enumerate(model_sizes[-3:]):
     for mode, marker in (("sync", "o"), ("async", "s")):
         for label, system, k in contenders_of(mode):
             median, bars = error_bars([throughput[system, mode, size, n, k] for n in worker_counts])
-            ax.errorbar(worker_counts, median, yerr=bars, marker=marker, capsize=2, ls="-" if system == "distrl" else "--",
+            ax.errorbar(worker_counts, median, yerr=bars, marker=marker, capsize=2, ls="-" if system.startswith("distrl") else "--",
                         label=f"{mode}, {label}")
     ax.set(title=f"P = {size:,d}", xlabel="workers N", ylabel="updates/s", yscale="log")
     ax.legend(fontsize=6)
@@ -657,6 +762,8 @@ for label, system, k in contenders_of("sync"):
     median, bars = error_bars([bandwidth(s, n2, "sync", throughput[system, "sync", s, n2, k]) for s in sizes])
     axes[1, 0].errorbar(sizes, median, yerr=bars, marker="o", capsize=2, label=f"sync, N={n2}, {label}")
 axes[1, 0].axhline(memcpy_gbs, color="black", ls=":", label=f"memcpy, one core ({memcpy_gbs:.1f} GB/s)")
+axes[1, 0].plot(sizes, [bandwidth(s, n2, "sync", 1 / sync_bound_s(s, n2)) for s in sizes], "k--", lw=1,
+                label="memory-traffic bound")
 axes[1, 0].set(title="effective bandwidth (N pushes + N pulls per update)", xlabel="parameters P", ylabel="GB/s", xscale="log", yscale="log")
 axes[1, 0].legend(fontsize=6)
 for size in model_sizes:
@@ -713,18 +820,40 @@ plt.show()
 # ## The numbers
 
 # %%
-record("ps_sync_equivalence_err", max(equivalence.values()), "abs", "max |θ_PS − θ_single| after 5 sync steps, SGD and Adam")
 if big == 10_000_000 and 2 in worker_counts:
-    record_median("ps_vs_textbook_10m_k1", throughput["distrl", "sync", big, 2, 1] / throughput["docs", "sync", big, 2, 1], "x",
-                  f"distrl (K=1) / Ray docs' parameter server, sync updates/s, 10^7 params, 2 workers; median of {rounds} rounds in turns")
-    record_median("ps_vs_docs_numpy_weights_10m_k1",
-                  throughput["distrl", "sync", big, 2, 1] / throughput["docs, numpy weights", "sync", big, 2, 1], "x",
-                  f"distrl (K=1) / Ray docs' parameter server with numpy weights, sync updates/s, 10^7 params, 2 workers; median of {rounds} rounds")
+    shm_sync, store_sync = throughput["distrl, shm", "sync", big, 2, 1], throughput["distrl", "sync", big, 2, 1]
+    record_median("ps_vs_textbook_10m_k1", shm_sync / throughput["docs", "sync", big, 2, 1], "x",
+                  f"distrl over shared memory (one server) / Ray docs' parameter server, sync updates/s, 10^7 params, "
+                  f"2 workers; median of {rounds} rounds in turns")
+    record("ps_bandwidth_vs_memcpy_10m", bandwidth(big, 2, "sync", float(np.median(shm_sync))) / memcpy_gbs, "fraction",
+           "effective bandwidth of distrl sync over shared memory (one server, 2 workers, 10^7 params) / one-core memcpy")
+    record_median("ps_shm_vs_traffic_bound_10m", sync_bound_s(big, 2) * shm_sync, "fraction",
+                  f"the memory-traffic bound of a sync update / its measured time, distrl over shared memory, 10^7 params, "
+                  f"2 workers; median of {rounds} rounds")
+    record_median("ps_shm_vs_object_store_10m_k1", shm_sync / store_sync, "x",
+                  f"distrl sync updates/s over shared memory / over the object store (one server each), 10^7 params, "
+                  f"2 workers; median of {rounds} rounds in turns")
+    record_median("ps_shm_vs_object_store_async_10m_k1",
+                  throughput["distrl, shm", "async", big, 2, 1] / throughput["distrl", "async", big, 2, 1], "x",
+                  f"distrl async updates/s over shared memory / over the object store (one server each), 10^7 params, "
+                  f"2 workers; median of {rounds} rounds in turns")
+    record_median("ps_object_store_vs_textbook_10m_k1", store_sync / throughput["docs", "sync", big, 2, 1], "x",
+                  f"distrl over the object store (K=1) / Ray docs' parameter server, sync updates/s, 10^7 params, "
+                  f"2 workers; median of {rounds} rounds in turns")
+    record_median("ps_object_store_vs_docs_numpy_weights_10m_k1",
+                  store_sync / throughput["docs, numpy weights", "sync", big, 2, 1], "x",
+                  f"distrl over the object store (K=1) / Ray docs' parameter server with numpy weights, sync updates/s, "
+                  f"10^7 params, 2 workers; median of {rounds} rounds")
     for k in shard_counts[1:]:
         record_median(f"ps_sharding_k{k}_vs_k1_10m", throughput["distrl", "sync", big, 2, k] / throughput["distrl", "sync", big, 2, 1],
                       "x", f"distrl sync updates/s with {k} shards / 1 shard, 10^7 params, 2 workers; median of {rounds} rounds")
-    record("ps_bandwidth_vs_memcpy_10m_k1", bandwidth(big, 2, "sync", float(np.median(throughput["distrl", "sync", big, 2, 1]))) / memcpy_gbs,
-           "fraction", "effective bandwidth of distrl sync (K=1, 2 workers, 10^7 params) / one-core memcpy bandwidth")
+    record("ps_object_store_bandwidth_vs_memcpy_10m_k1", bandwidth(big, 2, "sync", float(np.median(store_sync))) / memcpy_gbs,
+           "fraction", "effective bandwidth of distrl sync over the object store (K=1, 2 workers, 10^7 params) / one-core memcpy")
+    record_median("ps_object_store_vs_traffic_bound_10m_k1", sync_bound_s(big, 2) * store_sync, "fraction",
+                  f"the memory-traffic bound of a sync update / its measured time, distrl over the object store (K=1), "
+                  f"10^7 params, 2 workers; median of {rounds} rounds")
+record("ps_sync_equivalence_err", max(equivalence.values()), "abs",
+       "max |θ_PS − θ_single| after 5 sync steps, SGD and Adam, both transports")
 if 1_000_000 in model_sizes and 2 in worker_counts:
     record_median("ps_updates_per_s_1m_sync_2w_k1", throughput["distrl", "sync", 1_000_000, 2, 1], "1/s",
                   f"distrl sync updates/s, 10^6 params, 2 workers, 1 shard; median of {rounds} rounds")
@@ -754,11 +883,21 @@ cluster.shutdown()
 # passes: `np.stack` copies the $N$ gradients into a new array, `sum(axis=0)` reduces that
 # into another, and the optimizer's step reads the sum and the parameters. The control
 # with numpy weights removes the first cause and keeps the second, so of distrl's ratio to
-# the documented server at $10^7$ parameters, one server each (`ps_vs_textbook_10m_k1`,
-# the first figure recorded above), the part its ratio to the control keeps
-# (`ps_vs_docs_numpy_weights_10m_k1`) is what the server's passes over memory cost; the
-# rest is serialisation. At $10^5$ every contender is far below the memcpy line: there an
-# update costs a round of actor calls, not bytes.
+# the documented server at $10^7$ parameters over the same object store, one server each
+# (`ps_object_store_vs_textbook_10m_k1`), the part its ratio to the control keeps
+# (`ps_object_store_vs_docs_numpy_weights_10m_k1`) is what the server's passes over memory
+# cost; the rest is serialisation. At $10^5$ every contender is far below the memcpy
+# line: there an update costs a round of actor calls, not bytes.
+#
+# *The transport.* The two distrl rows make the same copies and the same passes; what the
+# shared-memory one drops is a fresh object per message (page faults as it is first
+# written) and the tasks the driver relays. Their ratio at $10^7$
+# (`ps_shm_vs_object_store_10m_k1`, and `_async_` for the asynchronous rounds) is what
+# those cost, and the traffic-bound ratios (`ps_shm_vs_traffic_bound_10m`,
+# `ps_object_store_vs_traffic_bound_10m_k1`) say how much of each update's time is the
+# memory traffic the update cannot avoid. Against the documented server
+# (`ps_vs_textbook_10m_k1`) the shared-memory server has both advantages: fewer passes and
+# no store.
 #
 # *Sharding.* $K$ shards apply their slices in $K$ processes at once, on cores they share
 # with the workers; the sharding table gives what that bought here, relative to one shard
