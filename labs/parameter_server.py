@@ -263,8 +263,10 @@ assert max(equivalence.values()) <= 1e-5
 # processes over shared memory: a worker copies θ from the server's buffer into its own
 # parameters, as `compute` copies the pulled shards, and copies its gradient into its
 # buffer, where the object-store path's return copies it into the store. So the two
-# distrl rows do the same copies and arithmetic, and differ in the transport: fresh
-# objects and tasks through the driver, or buffers mapped once and direct signals. Its
+# distrl rows do the same arithmetic and differ in the transport: fresh objects and tasks
+# through the driver, or buffers mapped once and direct signals. One copy goes with the
+# store: a synchronous update's new θ is copied into it once (the store owns its memory),
+# where over shared memory the workers read the server's θ in place. Its
 # asynchronous rounds give each worker an equal share of the pushes (the object-store
 # loop lets whichever worker is back first push next; the workers are identical).
 #
@@ -368,15 +370,15 @@ def distrl_sync(server, workers, count):
 
 def distrl_async(server, workers, count):
     """`count` updates; each worker pulls, computes and pushes, again; the driver moves only references."""
-    pushed = 0
-    pending = {w.compute.remote(*server.pull()): (w, pushed) for w in workers}
+    pushed, base = 0, server.versions()[0]  # a pull's version: base + the pushes sent before it
+    pending = {w.compute.remote(*server.pull()): (w, base) for w in workers}
     while pending:
         (done,), _ = ray.wait(list(pending))
         worker, version = pending.pop(done)
         server.push(done, version, wait=False)
         pushed += 1
         if pushed + len(pending) < count:  # the server runs calls in order: this pull sees that push
-            pending[worker.compute.remote(*server.pull())] = (worker, pushed)
+            pending[worker.compute.remote(*server.pull())] = (worker, base + pushed)
     server.versions()  # every push applied
 
 

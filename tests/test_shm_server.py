@@ -62,19 +62,37 @@ def test_sync_rounds_equal_the_servers_arithmetic_bit_for_bit(ray_session):
     assert server.stats()["version"] == 7
     server.stop()
     assert no_ring_files() == []
+    for w in workers:
+        ray.kill(w)
 
 
-def test_async_pushes_are_all_applied_and_their_staleness_counted(ray_session):
+def test_async_pushes_are_all_applied_and_rounds_of_either_kind_follow_each_other(ray_session):
     workers = [QuadraticWorker.remote(seed, constant=True) for seed in range(2)]
     server = ShmServer(np.zeros(LENGTH, np.float32), workers, optimizer=SGD, num_cpus=0.1, timeout_s=30)
     server.run_async(5)
+    server.run_async(0)  # nothing, and nothing left owed to a later round
+    server.sync(2)
     server.run_async(2)
     stats = server.stats()
-    assert stats["version"] == 14 and len(stats["staleness"]) == 14
-    assert min(stats["staleness"]) >= 0 and max(stats["staleness"]) <= 13
+    assert stats["version"] == 16 and len(stats["staleness"]) == 14  # sync steps count no staleness
     targets = ray.get([w.__ray_call__.remote(lambda self: self.target) for w in workers])
-    np.testing.assert_allclose(server.pull(), -SGD.lr * 7 * sum(targets), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(server.pull(), -SGD.lr * 8 * sum(targets), rtol=1e-5, atol=1e-5)
     server.stop()
+    for w in workers:
+        ray.kill(w)
+
+
+def test_one_async_worker_is_sgd_with_no_staleness(ray_session):
+    """With one worker every gradient is computed on the newest θ: plain SGD, in order."""
+    worker = QuadraticWorker.remote(3)
+    start = np.random.default_rng(4).standard_normal(LENGTH).astype(np.float32)
+    server = ShmServer(start, [worker], optimizer=SGD, num_cpus=0.1, timeout_s=30)
+    server.run_async(6)
+    assert server.stats()["staleness"] == [0] * 6
+    target = ray.get(worker.__ray_call__.remote(lambda self: self.target))
+    np.testing.assert_array_equal(server.pull(), reference_sync(start, [target], 6, SGD.lr))
+    server.stop()
+    ray.kill(worker)
 
 
 def test_a_worker_killed_mid_round_fails_the_round_within_seconds(ray_session):
@@ -91,6 +109,7 @@ def test_a_worker_killed_mid_round_fails_the_round_within_seconds(ray_session):
         ray.get(round_[1])  # the live worker was aborted too
     server.stop()
     assert no_ring_files() == []
+    ray.kill(workers[0])
 
 
 def test_the_server_and_workers_on_two_nodes_fall_back_to_the_object_store(two_nodes):

@@ -293,22 +293,28 @@ class ShmServer:
 
     def run_async(self, pushes_per_worker: int) -> None:
         """`pushes_per_worker` asynchronous pushes of every worker, each applied on arrival."""
+        if pushes_per_worker < 1:  # a round of none would give θ that no worker waits for
+            if pushes_per_worker < 0:
+                raise ValueError(f"pushes_per_worker must be at least 0, not {pushes_per_worker}")
+            return
         if self.transport == "shm":
             self._round([self.server.serve_async.remote(pushes_per_worker)] +
                         [w.work_async.remote(pushes_per_worker) for w in self.workers])
             return
         left = dict.fromkeys(range(len(self.workers)), pushes_per_worker)
-        pending = {}
+        pending, pushed = {}, []
         for i, w in enumerate(self.workers):
             pending[w.gradient_at.remote(self.server.pull.remote())] = i, self._version()
         while pending:
-            (done,), _ = ray.wait(list(pending))
-            i, version = pending.pop(done)
-            self.server.push.remote(done, version)
+            ready, _ = ray.wait(list(pending), timeout=self.timeout_s, fetch_local=False)
+            if not ready:
+                raise TimeoutError(f"no worker's gradient came within {self.timeout_s:g} s")
+            i, version = pending.pop(ready[0])
+            pushed.append(self.server.push.remote(ready[0], version))
             left[i] -= 1
             if left[i]:  # the server runs its calls in order: this pull sees that push
                 pending[self.workers[i].gradient_at.remote(self.server.pull.remote())] = i, self._version()
-        self._version()  # every push applied
+        ray.get(pushed, timeout=self.timeout_s)  # every push applied, or a worker's error raised
 
     def _version(self) -> int:
         return ray.get(self.server.get_version.remote(), timeout=self.timeout_s)
