@@ -158,6 +158,8 @@ class ShmParameterServer(ParameterServer):
         """Give every worker θ, then serve `pushes_per_worker` pushes of each, as they come:
         apply it, and give that worker the new θ (unless it has made its last push)."""
         channel = self._open_channel()
+        if pushes_per_worker < 1:  # θ given now would be owed to a later round
+            return self.version
         left = dict.fromkeys(channel.workers, pushes_per_worker)
         given = {w: self._give(w) for w in channel.workers}  # the version each worker computes on
         for _ in range(pushes_per_worker * len(channel.workers)):
@@ -221,7 +223,7 @@ class ServerClient:
         """`pushes` rounds of: wait for θ in my buffer, write my gradient over it, push."""
         channel = self.channel
         mine = channel.array()
-        for _ in range(pushes):
+        for _ in range(pushes):  # none: nothing to wait for (serve_async(0) gives nothing)
             channel.await_from([0])
             self._compute_into(mine, mine)
             channel.tell(0)
@@ -293,9 +295,9 @@ class ShmServer:
 
     def run_async(self, pushes_per_worker: int) -> None:
         """`pushes_per_worker` asynchronous pushes of every worker, each applied on arrival."""
-        if pushes_per_worker < 1:  # a round of none would give θ that no worker waits for
-            if pushes_per_worker < 0:
-                raise ValueError(f"pushes_per_worker must be at least 0, not {pushes_per_worker}")
+        if pushes_per_worker < 0:
+            raise ValueError(f"pushes_per_worker must be at least 0, not {pushes_per_worker}")
+        if pushes_per_worker == 0:
             return
         if self.transport == "shm":
             self._round([self.server.serve_async.remote(pushes_per_worker)] +
