@@ -164,8 +164,15 @@ def test_a_worker_killed_mid_round_fails_the_round_within_a_probe():
 
 
 @ray.remote(num_cpus=0.1)
-class RemoteWorker(QuadraticWorker):
-    pass
+class RemoteWorker(ServerClient):
+    """QuadraticWorker as an actor (Ray's workers cannot import this module, so no base
+    class of it: a class defined here under the decorator travels by value)."""
+
+    def __init__(self, seed: int):
+        self.target = np.random.default_rng(seed).standard_normal(LENGTH).astype(np.float32)
+
+    def gradient_at(self, params: np.ndarray) -> np.ndarray:
+        return params - self.target
 
 
 def test_shm_server_drives_rounds_through_ray_and_stops_cleanly(ray_session):
