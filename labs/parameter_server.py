@@ -184,7 +184,7 @@ for kind in ("sgd", "adam"):
             worker.set_weights(pulled)
             grads.append(ray.put(worker.compute_gradients(half)[0]))
         weights, lost = server.sync_step(grads)
-    equivalence[kind] = float(np.abs(assemble(ray.get(weights)) - reference.get_weights()).max())
+    equivalence[f"{kind}, object store"] = float(np.abs(assemble(ray.get(weights)) - reference.get_weights()).max())
     server.stop()
 
 
@@ -212,7 +212,7 @@ for kind in ("sgd", "adam"):
     server = ShmServer(make_policy().get_weights(), shm_workers, optimizer=Optimizer(kind, lr=config.lr, eps=1e-5))
     assert server.transport == "shm"
     server.sync(5)
-    equivalence[kind, "shm"] = float(np.abs(server.pull() - reference.get_weights()).max())
+    equivalence[f"{kind}, shm"] = float(np.abs(server.pull() - reference.get_weights()).max())
     server.stop()
 for actor in shm_workers:
     ray.kill(actor)
