@@ -978,8 +978,9 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # 1,024 steps of acting and 16 minibatch updates, and the split above shows the updates
 # take most of it in eager torch: each is a forward pass, a backward pass, a gradient
 # clip and an Adam step. So Anakin's acting, many times `SyncVectorEnv`'s steps per
-# second in the throughput table, shortens its race only a little against SyncSamples
-# (the recorded ratio), whose two workers sample the next batch while the driver learns.
+# second in the throughput table, barely moves its race time against SyncSamples (the
+# recorded ratio, well within the seeds' spread in the race table), whose two workers
+# sample the next batch while the driver learns.
 # The JAX reference is fastest, and most of its time is compilation: after its first
 # iteration, each iteration, acting and the 16 updates included, costs a fraction of
 # torch's (the per-iteration times above), and XLA compiles that whole iteration into
