@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import select
 import subprocess
@@ -190,6 +191,16 @@ def two_nodes():
 def pytest_runtest_teardown(item, nextitem):
     if "two_nodes" in item.fixturenames and (nextitem is None or "two_nodes" not in nextitem.fixturenames):
         _two_nodes.close()  # a later user starts it again
+
+
+def rank_processes() -> multiprocessing.context.BaseContext:
+    """Where the shared-memory tests start their plain rank processes: forked from one server
+    process that has imported their modules once, so a rank inherits no test's state (as a
+    separate actor would not) yet skips the imports. Spawned from scratch, every rank
+    imported torch and the test module again: about 3 s of CPU each, 45 s a test run."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["test_shm_ring", "test_shm_server"])  # before its first use only
+    return context
 
 
 def kill_actor(actor) -> None:

@@ -33,6 +33,10 @@ def groups(ray_session):
     with shared-memory buffers, on which the object store's algorithms run too."""
     # 15 actors at a tenth of a CPU each fit the session's 2 CPUs (Ray would leave the rest unplaced).
     made = {n: CollectiveGroup(n, num_cpus_per_participant=0.1, timeout_s=30, transport="shm") for n in range(1, 6)}
+    for n, group in made.items():
+        # A group opens its rings with its first non-empty buffers, which an example drawing
+        # an empty one first must not depend on (see the xfail below).
+        group.set_buffers([np.zeros(1, np.float32)] * n)
     yield made
     for group in made.values():
         group.stop()
@@ -100,6 +104,20 @@ def test_reduce_scatter_then_allgather_is_allreduce(groups, case, segments):
         assert_reduced([chunk], [x[lo:hi] for x in inputs], op)
     group.allgather()
     assert_reduced(group.buffers(), inputs, op)
+
+
+@pytest.mark.xfail(strict=True, raises=ray.exceptions.RayTaskError,
+                   reason="known bug: a shared-memory group opens its rings with its first non-empty buffers, so an "
+                          "empty first buffer finds none; the fix edits collective.py, an input of six published "
+                          "labs, and lands with their next full runs")
+def test_an_empty_first_buffer_on_shared_memory_reduces_to_nothing(ray_session):
+    group = CollectiveGroup(1, num_cpus_per_participant=0.1, transport="shm")
+    try:
+        group.set_buffers([np.zeros(0, np.float32)])
+        group.allreduce("sum")
+        assert [len(out) for out in group.buffers()] == [0]
+    finally:
+        group.stop()
 
 
 @given(length=st.integers(0, 10_000), parts=st.integers(1, 9))

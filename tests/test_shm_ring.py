@@ -7,7 +7,6 @@ over a pipe, so that these tests run beside the Ray tests instead of behind them
 from __future__ import annotations
 
 import glob
-import multiprocessing
 import os
 import random
 import signal
@@ -21,6 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distrl.shm_ring import RingBroken, ShmRing
+
+from conftest import rank_processes
 
 CAPACITY = 80_000  # bytes: 10^4 float64
 DTYPES = (np.float32, np.float64, np.int32, np.int64)
@@ -70,7 +71,7 @@ class Ring:
     """n rank processes on one ShmRing."""
 
     def __init__(self, size: int, timeout_s: float = 30.0):
-        context = multiprocessing.get_context("spawn")  # no inherited state: as separate actors
+        context = rank_processes()
         self.group, self.pipes, self.processes = uuid.uuid4().hex[:12], [], []
         for rank in range(size):
             mine, theirs = context.Pipe()

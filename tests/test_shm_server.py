@@ -10,7 +10,6 @@ Two tests drive it through Ray (`ShmServer`), on one node and on two."""
 from __future__ import annotations
 
 import glob
-import multiprocessing
 import os
 import signal
 import time
@@ -23,6 +22,8 @@ import torch
 
 from distrl.parameter_server import Optimizer
 from distrl.shm_server import ServerClient, ShmParameterServer, ShmServer
+
+from conftest import rank_processes
 
 SGD = Optimizer("sgd", lr=0.1)
 LENGTH = 1001
@@ -75,7 +76,7 @@ class Group:
     """A server process and one process per entry of `workers` (QuadraticWorker's arguments)."""
 
     def __init__(self, start: np.ndarray, workers: list[dict]):
-        context = multiprocessing.get_context("spawn")  # no inherited state: as separate actors
+        context = rank_processes()
         group, self.pipes, self.processes = uuid.uuid4().hex[:12], [], []
         for rank, args in enumerate([{}, *workers]):
             mine, theirs = context.Pipe()
