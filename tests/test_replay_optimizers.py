@@ -130,20 +130,21 @@ def test_apex_evaluators_hold_the_weights_of_the_last_push(push_every):
 
 
 @pytest.mark.usefixtures("ray_session")
-@pytest.mark.parametrize("what", ["shard", "evaluator"])
-def test_apex_goes_on_after_a_shard_or_an_evaluator_is_killed(what):
+def test_apex_goes_on_after_a_shard_and_then_an_evaluator_is_killed():
+    # One optimizer lives through both kills: starting its processes is most of the time.
     opt = apex(num_shards=2)
     try:
         for _ in range(2):
             opt.step()
-        kill_actor(opt.shards[0] if what == "shard" else opt.workers[1])
-        before = opt.stats.updates
-        for _ in range(6):
-            opt.step()
-        assert opt.stats.updates == before + 6 * 4
-        assert (opt.restarted, opt.replaced) == (([0], []) if what == "shard" else ([], [1]))
-        assert np.isfinite(opt.weights()).all()
-        assert opt.stats.episodes == len(opt.stats.returns)
+        for victim, lost in ((opt.shards[0], ([0], [])), (opt.workers[1], ([0], [1]))):
+            kill_actor(victim)
+            before = opt.stats.updates
+            for _ in range(6):
+                opt.step()
+            assert opt.stats.updates == before + 6 * 4
+            assert (opt.restarted, opt.replaced) == lost
+            assert np.isfinite(opt.weights()).all()
+            assert opt.stats.episodes == len(opt.stats.returns)
     finally:
         opt.stop()
 
