@@ -602,8 +602,9 @@ print(f"TorchRL's fastest with 2 workers: {best}")
 # ### When the environment is slow
 #
 # distrl's evaluators and TorchRL's four collectors again, but every environment step now
-# takes `slow_step_ms` longer (`StepDelay`, which sleeps): far more than either framework's
-# own work per step, the case multi-process collection is for. Each framework's 2-worker
+# takes `slow_step_ms` longer (`StepDelay`, which sleeps): many times distrl's own work per
+# step, and about twice TorchRL's (its profile below), the case multi-process collection
+# is for. Each framework's 2-worker
 # collection is set against its own one process (distrl's local evaluator, TorchRL's
 # `Collector`), so the ratio is its speed-up on two workers, 2 at best. A worker takes
 # `fragment` / 5 steps per call (100 ms of sleeping at 500). The quick profile leaves this
@@ -1060,15 +1061,17 @@ cluster.shutdown()
 # Gymnasium vector environment on the CPU and one actor-critic, written into numpy columns.
 # On the fast environment, distrl's async driving and TorchRL's `MultiAsyncCollector` give
 # about what their synchronous counterparts give with identical workers, as the model says.
-# With a slow environment the work around each step stops mattering: both frameworks get
-# close to twice one process's rate from two workers, and their ratio
-# (`vs_torchrl_sampling_slow_env`) falls toward 1. The headline ratios take TorchRL's
+# With a slow environment both frameworks get close to twice one process's rate from two
+# workers, and their ratio (`vs_torchrl_sampling_slow_env`) falls, but not to 1: at a
+# millisecond of sleep per step, TorchRL's own work per step is still about half as much
+# again, and one process of each differs by that. The headline ratios take TorchRL's
 # fastest 2-worker collector in each setting, whichever it is.
 #
 # Weights reach the workers in three ways. distrl and RLlib copy: the learner's weights go
 # into Ray's object store once and each worker copies them into its own network, so a sync
-# costs time in proportion to the weights (tens of milliseconds at 10^7 parameters, the
-# table above) and works the same across machines. TorchRL's multi-process collectors by
+# costs time that grows with the weights, from a few milliseconds at 10^4 parameters (the
+# fixed cost of a call) to ten and more at 10^7 (the table above), and works the same
+# across machines. TorchRL's multi-process collectors by
 # default do not copy at all on one machine: the learner's parameters are moved into shared
 # memory and the workers compute with them, so a sync costs only the message, whatever the
 # size. The price is that nothing separates a worker's batch from the learner's next step:
@@ -1079,4 +1082,5 @@ cluster.shutdown()
 # On a cluster the limit moves to the network: every batch crosses it once, and every
 # weight broadcast once per node when it is put in the object store once, which is what the
 # shared `ray.put` buys over a copy per worker. On one machine both ways stay in shared
-# memory, so the copy-per-worker cost is only the extra serializations into the store.
+# memory, so the copy-per-worker cost is only the extra serializations into the store; at
+# the table's smallest size a copy per worker can even be the faster of the two.

@@ -681,7 +681,7 @@ if per_seed:
 # $D$, where full vectors grow as $8 \cdot 4D$ bytes per worker; the ratio is set by $D$
 # alone. What the protocol does not remove is the way down: $\theta$ is $4D$ bytes per
 # iteration either way, put once in the object store and mapped by every worker of a
-# node. At $D = 10^7$ an iteration took seconds in both protocols here, most of it the 16
+# node. At $D = 10^7$ an iteration took seconds in both protocols here, most of it the 32
 # episodes of a network with 1.4 million hidden units; the 640 MB of vectors added the
 # difference in the table's last column.
 #

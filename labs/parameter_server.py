@@ -277,9 +277,9 @@ assert max(equivalence.values()) <= 1e-5
 # ratios are taken round by round (both contenders of a ratio ran in the same round). The
 # warm-up matters for a reason that has nothing to do with either server: a process maps the
 # object store's shared memory page by page as it first writes there, and a put of $10^7$
-# floats into a region it has not touched yet takes about 9,800 page faults, 16 ms against
-# 5 ms once mapped (measured with `getrusage` in an actor). A server runs for thousands of
-# updates, so the steady state is the figure that matters.
+# floats into a region it has not touched yet takes one page fault per 4 KiB page, about
+# 9,800 (the all-reduce lab measures what a put costs with its faults and without). A server
+# runs for thousands of updates, so the steady state is the figure that matters.
 
 # %% timeout_s=1800
 class FlatModel(torch.nn.Module):
@@ -884,22 +884,26 @@ cluster.shutdown()
 # way back (the timeline's serialize and deserialize bars); and its server makes more
 # passes: `np.stack` copies the $N$ gradients into a new array, `sum(axis=0)` reduces that
 # into another, and the optimizer's step reads the sum and the parameters. The control
-# with numpy weights removes the first cause and keeps the second, so of distrl's ratio to
-# the documented server at $10^7$ parameters over the same object store, one server each
+# with numpy weights removes the first cause and keeps the second, but it is still the
+# documented server's own code, not distrl's with more passes: of distrl's ratio to the
+# documented server at $10^7$ parameters over the same object store, one server each
 # (`ps_object_store_vs_textbook_10m_k1`), the part its ratio to the control keeps
-# (`ps_object_store_vs_docs_numpy_weights_10m_k1`) is what the server's passes over memory
-# cost; the rest is serialisation. At $10^5$ every contender is far below the memcpy
-# line: there an update costs a round of actor calls, not bytes.
+# (`ps_object_store_vs_docs_numpy_weights_10m_k1`) is the rest of the two servers'
+# differences, of which the timeline puts the larger share in the server's execution (its
+# passes); the part the control removes is serialisation. At $10^5$ every contender is far
+# below the memcpy line: there an update costs a round of actor calls, not bytes.
 #
-# *The transport.* The two distrl rows make the same copies and the same passes; what the
-# shared-memory one drops is a fresh object per message (page faults as it is first
-# written) and the tasks the driver relays. Their ratio at $10^7$
-# (`ps_shm_vs_object_store_10m_k1`, and `_async_` for the asynchronous rounds) is what
-# those cost, and the traffic-bound ratios (`ps_shm_vs_traffic_bound_10m`,
+# *The transport.* The two distrl rows make the same passes; what the shared-memory one
+# drops is a fresh object per message (page faults as it is first written), the tasks the
+# driver relays, and one copy: over the object store each update's new θ is copied into
+# the store, where over shared memory the workers read it in place. Their ratio at $10^7$
+# (`ps_shm_vs_object_store_10m_k1`) is what those three cost together; the asynchronous
+# one (`_async_`) also differs in who pushes next (equal shares against first come), as
+# said above. The traffic-bound ratios (`ps_shm_vs_traffic_bound_10m`,
 # `ps_object_store_vs_traffic_bound_10m_k1`) say how much of each update's time is the
 # memory traffic the update cannot avoid. Against the documented server
-# (`ps_vs_textbook_10m_k1`) the shared-memory server has both advantages: fewer passes and
-# no store.
+# (`ps_vs_textbook_10m_k1`) the shared-memory server adds up all of the above: fewer
+# passes, no pickled torch tensors, and no store.
 #
 # *Sharding.* $K$ shards apply their slices in $K$ processes at once, on cores they share
 # with the workers; the sharding table gives what that bought here, relative to one shard

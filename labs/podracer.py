@@ -936,18 +936,16 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # other. Compiling eight steps of actor and environment into one call (`anakin_compiled`)
 # pays that overhead once per eight steps, and at 256 environments it passes gymnasium's
 # vector CartPole (the recorded ratios, compiled and eager). At 4,096 compiling gains
-# less (the table), and how much less depends on the processor (the record names it): on
-# the Intel host of this lab's earlier runs the compiled program was slower there than
-# the eager one. Its first call, the compilation,
-# is in the first-call times above.
+# little or loses, depending on the processor (the record names it; the table gives this
+# run's figures). Its first call, the compilation, is in the first-call times above.
 #
 # **JAX removes the per-step overhead.** With `lax.scan` the whole $T$-step loop is one
 # XLA program, so the fit's $a$ for JAX is an order of magnitude below torch's and JAX
-# saturates at tens of environments instead of about a hundred. The gap is widest at
-# small $N$, where the overhead is nearly all of a step. From a few hundred environments
-# on, eager torch runs at a fraction of JAX's speed that no larger $N$ closes (the ratios
-# recorded below), since JAX's per-environment cost $b$ is several times lower too (the
-# fits above).
+# reaches its per-environment rate at a far smaller $N$ ($a/b$, from the fits). The gap
+# is widest at small $N$, where the overhead is nearly all of a step. From a few hundred
+# environments on, eager torch runs at a fraction of JAX's speed that no larger $N$ closes
+# (the ratios recorded below), since JAX's per-environment cost $b$ is lower too (the fits
+# above).
 #
 # **On an H200 the acting program runs at about a billion steps per second, and the whole
 # of Anakin's training at tens of millions.** The acting table is acting only; the training
@@ -996,8 +994,8 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 #
 # **Two replicas are slower than one here.** A replica's gradient on its half of a
 # minibatch took more than half of one replica's whole update (the splits above), and
-# the all-reduce and the clip-and-apply of the mean came on top: together, more than the
-# whole update. The replicas also wait for each other at every all-reduce, sixteen times
+# the all-reduce and the clip-and-apply of the mean came on top: together, nearly as much
+# as one replica's whole update. The replicas also wait for each other at every all-reduce, sixteen times
 # per iteration, on two cores that also run Ray. They stay bit-identical (the check
 # recorded below). On a TPU each core's update is compiled and the `pmean` runs over the
 # chips' interconnect.
