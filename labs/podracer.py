@@ -994,8 +994,9 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 #
 # **Two replicas are slower than one here.** A replica's gradient on its half of a
 # minibatch took more than half of one replica's whole update (the splits above), and
-# the all-reduce and the clip-and-apply of the mean came on top: together, nearly as much
-# as one replica's whole update. The replicas also wait for each other at every all-reduce, sixteen times
+# the all-reduce and the clip-and-apply of the mean came on top: together, about as much
+# as one replica's whole update or more (the all-reduce's share has varied several-fold
+# between runs). The replicas also wait for each other at every all-reduce, sixteen times
 # per iteration, on two cores that also run Ray. They stay bit-identical (the check
 # recorded below). On a TPU each core's update is compiled and the `pmean` runs over the
 # chips' interconnect.
