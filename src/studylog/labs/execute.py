@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -123,7 +124,12 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
             # memory and processes until studylog exits, while the next labs run. For the
             # same reason it leaves the client's channels open: 13 descriptors a lab.
             if client.km.has_kernel:
+                group = getattr(client.km.provisioner, "pgid", None)  # the kernel's session and process group
                 run_sync(client.km.shutdown_kernel)()
+                # jupyter_client kills the group only when the kernel outlives its SIGTERM; a
+                # kernel that exits on it leaves behind children that ignore SIGTERM (Ray's
+                # take seconds), so whatever is left of the group is killed here.
+                _kill_group(group)
             if client.kc is not None:
                 client.kc.stop_channels()
             # run_sync gave this thread an event loop that nothing closes: 3 more a thread.
@@ -133,6 +139,14 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
             kernel_log.close()
         duration = time.perf_counter() - start
         return Execution(status, notebook, duration, _metrics(metrics_file), read_record(reads_file), error)
+
+
+def _kill_group(group: int | None) -> None:
+    if group:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # nothing of it is left
 
 
 def _error(notebook: nbformat.NotebookNode, cell: int | None, status: str, summary: str, err: Exception) -> dict[str, Any]:
