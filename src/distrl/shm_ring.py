@@ -354,11 +354,25 @@ class ShmRing:
 
     def abort(self, reason: str) -> None:
         """Fail the call the other ranks are in, or their next one, at once: for a caller
-        that cannot join a call (its own data is wrong, say). This ring is then broken."""
+        that cannot join a call (its own data is wrong, say). This ring is then broken. A
+        rank whose queue is full gets its ABORT when it next reads, which it does as soon as
+        it waits; one that reads nothing for `timeout_s` is left to fail by its own timeout."""
         self.broken = reason
-        for r in range(self.size):
-            if r != self.rank:
+        message, deadline = MESSAGE.pack(ABORT, self.rank, 0, 0), time.monotonic() + self.timeout_s
+        pending = [r for r in range(self.size) if r != self.rank]
+        while True:
+            for r in list(pending):
                 try:
-                    self.sock.sendto(MESSAGE.pack(ABORT, self.rank, 0, 0), self.addresses[r])
+                    self.sock.sendto(message, self.addresses[r])
+                except BlockingIOError:
+                    continue  # its queue is full: again below
                 except OSError:
                     pass  # that rank is gone already
+                pending.remove(r)
+            if not pending or time.monotonic() >= deadline:
+                return
+            try:  # meanwhile empty our own queue, so that a rank sending to this one goes on
+                while True:
+                    self.sock.recv_into(self.message)  # (what it says no longer matters: broken)
+            except BlockingIOError:
+                time.sleep(0.001)
