@@ -219,7 +219,9 @@ assert vtrace_gap < 1e-4 and all(copies_equal.values())
 # shared memory (`distrl.shm_ring`): each evaluator runs a round's 16 minibatches in one
 # task and meets the other only in the all-reduces. `ddppo_object_store` is the same
 # optimizer with the all-reduce over Ray's object store, every minibatch's gradient,
-# all-reduce and apply a task the driver submits: the two differ in the transport alone.
+# all-reduce and apply a task the driver submits: the two differ in the transport and in
+# how a round is driven (one task per rank, against the driver's tasks per minibatch),
+# which the shared-memory path makes possible and the race does not separate.
 #
 # The asynchronous optimizers are not PPO, so they race at one shared **A2C** setting
 # instead, each against the others: A2C's loss (value 0.5, entropy 0.01), 256 rows per
@@ -855,12 +857,13 @@ record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer mo
 # as its server counted it, how far IMPALA's $\pi/\mu$ strays from 1 and how often the
 # truncation cuts it.
 #
-# **DD-PPO's cost is its transport.** It all-reduces a gradient of 9k numbers once per
+# **DD-PPO's cost is its transport and its tasks.** It all-reduces a gradient of 9k numbers once per
 # minibatch, 16 times per iteration. Over the object store (`ddppo_object_store`) each
 # all-reduce is a chain of actor tasks that the driver submits and relays; over shared
 # memory (`ddppo`) each rank runs the round in one task, and an all-reduce is the ranks
-# reading each other's buffers after a signal. The two differ in that alone, so their
-# per-update times above and the recorded time ratio are what the transport costs.
+# reading each other's buffers after a signal. The two differ in the transport and in the
+# tasks that drive it, so their per-update times above and the recorded time ratio are what
+# the two together cost.
 #
 # **On 8 machines** the model above says what stays serial: the central learner's
 # iteration, which does not shrink with $N$, and DD-PPO's ring, whose $2(N-1)$ steps grow
