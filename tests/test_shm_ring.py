@@ -238,8 +238,8 @@ def test_an_abort_reaches_a_rank_whose_queue_is_full():
         assert isinstance(late, RingBroken) and "aborted the call" in str(late), late
         assert time.monotonic() - start < 5.0  # not the 30 s it would wait for rank 0's data
         assert ring.pipes[0].poll(10) and ring.pipes[0].recv() is None
-        for r in range(1, n - 1):
-            assert ring.pipes[r].poll(10) and "rank 0 aborted" in str(ring.pipes[r].recv())
+        for r in range(1, n - 1):  # (again from rank 0 or from one of the others it failed)
+            assert ring.pipes[r].poll(10) and "aborted the call" in str(ring.pipes[r].recv())
 
 
 @pytest.mark.parametrize("algorithm", ["ring", "direct", ["ring", "direct"]])
