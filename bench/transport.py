@@ -46,7 +46,7 @@ def calls_for(nbytes: int) -> int:
     return 200 if nbytes <= 4096 else 20 if nbytes <= 1 << 20 else 3
 
 
-@ray.remote(num_cpus=cluster.ACTOR_CPUS)
+@ray.remote(num_cpus=cluster.actor_cpus())
 class ShmRank:
     def __init__(self, group: str, rank: int, size: int, capacity: int):
         self.ring = ShmRing(group, rank, size, capacity)
@@ -107,7 +107,7 @@ def compiled_graph_hops(rounds: int) -> dict:
     """driver → a → b → driver, 4 KiB and 16 MiB: compiled graph against plain tasks."""
     from ray.dag import InputNode
 
-    @ray.remote(num_cpus=cluster.ACTOR_CPUS)
+    @ray.remote(num_cpus=cluster.actor_cpus())
     class Hop:
         def forward(self, x):
             return x
@@ -148,7 +148,7 @@ def compiled_graph_hops(rounds: int) -> dict:
 
 
 def torch_shared_tensor_stays_shared() -> bool:
-    @ray.remote(num_cpus=cluster.ACTOR_CPUS)
+    @ray.remote(num_cpus=cluster.actor_cpus())
     def write(t):
         t += 1  # the argument arrives as a copy unless its memory is shared
         return None

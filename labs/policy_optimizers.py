@@ -115,9 +115,10 @@ from distrl.rollout_worker import RolloutWorker, WorkerConfig
 from distrl.sample_batch import gae
 from distrl.vtrace import vtrace
 from distrl.worker_set import WorkerSet
-from studylog import record, record_median
+from studylog import record, record_environment, record_median
 
 cluster.init()
+record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
 # Two cores, two evaluator processes: a learner with two intra-op threads would fight them
 # for the cores. The learners of PPO, IMPALA, CleanRL and RLlib run in this process, so
 # they all get one thread (DD-PPO's and A3C's learn in actors, which Ray gives one thread).

@@ -101,9 +101,10 @@ from distrl.q_learning import QLearner, n_step
 from distrl.replay import PrioritizedReplayBuffer, ReplayBuffer
 from distrl.replay_worker import ReplayWorker, ReplayWorkerConfig
 from distrl.slow_env import StepDelay
-from studylog import record, record_median
+from studylog import record, record_environment, record_median
 
 cluster.init()
+record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
 # The learners (distrl's, CleanRL's, RLlib's) run in this process with one thread each, so
 # that on two cores they do not fight the evaluators and shards for the second core.
 torch.set_num_threads(1)

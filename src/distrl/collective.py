@@ -78,7 +78,7 @@ import numpy as np
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from .cluster import ACTOR_CPUS
+from .cluster import actor_cpus
 from .partition import chunk_bounds
 from .shm_ring import ShmRing
 
@@ -212,7 +212,7 @@ class Participant:
 class CollectiveGroup:
     """n participants, and the driver-side plans of each collective."""
 
-    def __init__(self, size: int, num_cpus_per_participant: float = ACTOR_CPUS,
+    def __init__(self, size: int, num_cpus_per_participant: float | None = None,
                  actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0,
                  start_timeout_s: float = 300.0, transport: str = "object_store"):
         """Returns once every participant's process is up: `timeout_s` then bounds each
@@ -223,6 +223,7 @@ class CollectiveGroup:
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
         per_rank = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * size
+        num_cpus_per_participant = actor_cpus() if num_cpus_per_participant is None else num_cpus_per_participant
         cls = ray.remote(num_cpus=num_cpus_per_participant)(Participant)
         self.size, self.timeout_s = size, timeout_s
         self.ranks = [cls.options(**per_rank[r]).remote(r, size) for r in range(size)]

@@ -1,8 +1,9 @@
 """Lab cards: a lab at a glance, as an mkdocs-material grid card, on the labs index and at the
 foot of each log entry that cites it.
 
-A card holds the lab's title (a link to its page), its one-line summary, its status and its
-first two recorded figures in words. The grid is the HTML that mkdocs-material's grid cards
+A card holds the lab's title (a link to its page), its one-line summary, its status (and
+the number of nodes, where its published run used several) and its first two recorded
+figures in words. The grid is the HTML that mkdocs-material's grid cards
 produce (`<div class="grid cards"><ul><li>`), which mkdocs-material and Zensical both style.
 It is raw HTML but for the title's link, which is Markdown (md_in_html's `markdown`
 attributes open the way to it): the engine resolves a Markdown link to the lab's page and
@@ -16,7 +17,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from studylog.site import metric_text
-from studylog.site.labpages import LABS_DIR, LabState, escape
+from studylog.site.labpages import LABS_DIR, LabState, escape, run_nodes
 
 HEADLINE_FIGURES = 2  # the first figures a lab records are its headline
 # What Markdown (links, emphasis, code) or math would read inside a line of text shown as written;
@@ -46,9 +47,16 @@ def card(state: LabState) -> str:
         "<hr>",
         f"<p>{escape(state.lab.summary)}</p>",
         f"<ul>{figures}</ul>" if figures else "",
-        f"<p><em>status: {status(state)}</em></p>",
+        f"<p><em>status: {status(state)}{where(state)}</em></p>",
     ]
     return "<li markdown>\n" + "\n".join(part for part in parts if part) + "\n</li>"
+
+
+def where(state: LabState) -> str:
+    """' · on N nodes' for a published run that used several, so that its figures are not read
+    as one machine's; nothing otherwise."""
+    nodes = run_nodes(state.good) if state.good else 1
+    return f" · on {nodes} nodes" if nodes > 1 else ""
 
 
 def grid(cards: list[str]) -> str:

@@ -175,7 +175,12 @@ def _banner(state: LabState) -> str:
     if state.good:
         r = state.good
         kind, head = "success", f"ok · profile {r['profile']} · run {_when(r['started'])} · {r['duration_s']:.1f} s"
+        nodes = run_nodes(r)
+        if nodes > 1:  # never to be read as one machine's result
+            head += f" · on {nodes} nodes"
         lines.append(_environment(r.get("environment", {})))
+        lines += [escape(f"{name}: " + " ".join(facts["summary"].split()))
+                  for name, facts in r.get("environment", {}).get("reported", {}).items()]
     else:
         kind, head = "warning", "not run yet: no stored full-profile run"
     if state.failure:
@@ -191,6 +196,12 @@ def _banner(state: LabState) -> str:
             kind = "warning"
     text = "\n".join(f"    {line}\n" for line in lines)
     return f'!!! {kind} "{head}"\n\n{text}'
+
+
+def run_nodes(record: dict[str, Any]) -> int:
+    """How many machines (or nodes) a run used, as its lab reported them: 1 unless it said more."""
+    reported = record.get("environment", {}).get("reported", {})
+    return max((facts.get("nodes", 1) for facts in reported.values()), default=1)
 
 
 def _environment(env: dict[str, Any]) -> str:
