@@ -16,9 +16,11 @@ def test_one_cpu_each_where_there_is_one_else_an_equal_share_that_fits(cpus, act
     if cpus >= actors:
         assert share == 1.0
     else:
-        assert share * actors <= cpus  # all of them can be placed at once
-        assert share * 10_000 == int(share * 10_000) >= 1  # a fraction Ray schedules
-        assert (share + 1e-4) * actors > cpus - 1e-9  # and no smaller than it must be
+        # Ray counts CPUs in ten-thousandths, as whole numbers: so does the test
+        steps = round(share * 10_000)
+        assert share == steps / 10_000 and steps >= 1  # a fraction Ray schedules
+        assert steps * actors <= cpus * 10_000  # all of them can be placed at once
+        assert (steps + 1) * actors > cpus * 10_000  # and no smaller than it must be
 
 
 def test_the_share_follows_what_the_lab_holds_and_the_record_says_so(ray_session):

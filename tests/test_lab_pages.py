@@ -72,7 +72,8 @@ def test_lab_page_shows_banner_metrics_code_plot_and_backlinks(shown):
 
 def test_a_run_on_several_nodes_says_so_on_its_page_and_card(shown):
     html = page(shown, "labs/plots/index.html")
-    banner = html[html.index("ok · profile full"):html.index("At a glance")]
+    start = html.index("ok · profile full")
+    banner = html[start:html.index("At a glance", start)]
     assert "· on 3 nodes" in banner and "cluster: a &lt;test&gt; cluster: 3 nodes" in banner
     assert "status: ok · on 3 nodes" in page(shown, "labs/index.html")
     record = json.loads((shown.root / "results/plots/run.json").read_text(encoding="utf-8"))

@@ -67,9 +67,9 @@ def quick_runs():
     # Quick runs go to the git-ignored cache; the published full results are not touched.
     project = Project.at(ROOT)
     labs = [lab for lab in check_project(project).labs if lab.name in REQUIRED and lab.name != ON_A_CLUSTER]
-    with RayStartCluster() as address:
+    with RayStartCluster() as client_env:
         command = [str(Path(sys.executable).with_name("studylog")), "run", ON_A_CLUSTER, "--profile", "quick", "--force"]
-        on_cluster = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "RAY_ADDRESS": address},
+        on_cluster = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **client_env},
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             outcomes = {outcome.lab: outcome for outcome in run_labs(project, labs, profile="quick", force=True, jobs=2)}

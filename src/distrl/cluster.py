@@ -66,9 +66,9 @@ def actor_cpus() -> float:
 
 def describe() -> dict:
     """Where this process's Ray runs, for a run's record: a one-line summary, the number of
-    nodes, and each node's CPUs, GPUs and memory."""
+    nodes, and each node's id (its first 12 hex digits), address, CPUs, GPUs and memory."""
     nodes = [
-        {"address": n["NodeManagerAddress"], "cpus": n["Resources"].get("CPU", 0.0),
+        {"node_id": n["NodeID"][:12], "address": n["NodeManagerAddress"], "cpus": n["Resources"].get("CPU", 0.0),
          "gpus": n["Resources"].get("GPU", 0.0), "memory_gib": round(n["Resources"].get("memory", 0.0) / 2**30, 1)}
         for n in ray.nodes() if n["Alive"]
     ]
