@@ -213,7 +213,10 @@ def quartiles(values):
 # the ones measured next.
 
 # %% code-fold=false
-light_sets = {n: WorkerSet(LIGHT, num_workers=n, num_cpus_per_worker=cluster.actor_cpus()) for n in worker_counts}
+# SPREAD: on a cluster, a set's evaluators go to different nodes where they can (on one node
+# it changes nothing).
+light_sets = {n: WorkerSet(LIGHT, num_workers=n, num_cpus_per_worker=cluster.actor_cpus(),
+                           actor_options={"scheduling_strategy": "SPREAD"}) for n in worker_counts}
 for workers in light_sets.values():
     for s in workers.sync_sample():
         assert len(s.batch) == fragment, len(s.batch)
@@ -226,8 +229,7 @@ def node_of(worker) -> str:
     return ray.get(worker.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id()))
 
 
-# Where the evaluators run: one node here; on a cluster, a WorkerSet spreads its evaluators
-# over the nodes.
+# Where the evaluators run: one node here; on a cluster, as many as the sets spread over.
 evaluator_nodes = {node_of(w) for workers in light_sets.values() for w in workers.remotes}
 print(f"the evaluators run on {len(evaluator_nodes)} node(s)")
 
@@ -237,8 +239,8 @@ print(f"the evaluators run on {len(evaluator_nodes)} node(s)")
 # Each remote evaluator asks Ray for its share of a CPU (`cluster.actor_cpus()`): on a
 # cluster with a CPU for each of the actors the lab holds at once, one whole CPU; here, with
 # two cores for up to eight actors, a quarter, so the scheduler places all of them even when
-# there are more evaluators than cores and the operating system shares the cores between
-# them (the banner's `ray` line says which happened). "One process, no Ray" is the same
+# there are more evaluators than cores, and the operating system shares the cores between
+# them (the banner's `ray` line says which default the run had). "One process, no Ray" is the same
 # RolloutWorker called in the lab's own process (a WorkerSet's local evaluator): the cost of
 # sampling without any actor. All of them are timed in turns, one call each per round.
 #

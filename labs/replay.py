@@ -214,7 +214,6 @@ print(f"3-step returns equal the sums of 1-step rows on {len(by_hand)} rows, acr
 #   4 minibatch requests in flight, weights pushed every K = 10 updates; the evaluators'
 #   processes are made nicer (`niceness` 19), so that on two cores the shard and the
 #   learner, which the pipeline waits on, get a core when they need one.
-
 # - `apex_uniform`: the same with uniform replay (the evaluators compute no priorities):
 #   what prioritization does to the updates needed.
 # - `apex_push_1`, `apex_push_100`: K = 1 and K = 100.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html as html_module
 import json
 import re
 
@@ -24,7 +25,7 @@ def cli(maker, *args):
 
 # Where the lab says it ran, as a lab connected to a cluster reports it.
 ON_NODES = ("\nfrom studylog import record_environment\n"
-            "record_environment('cluster', {'summary': 'a <test> cluster: 3 nodes', 'nodes': 3, 'per_node': [2, 2, 4]})")
+            "record_environment('cluster', {'summary': 'a <test> cluster_of_3 nodes', 'nodes': 3, 'per_node': [2, 2, 4]})")
 
 
 def built_lab_site(maker):
@@ -74,14 +75,15 @@ def test_a_run_on_several_nodes_says_so_on_its_page_and_card(shown):
     html = page(shown, "labs/plots/index.html")
     start = html.index("ok · profile full")
     banner = html[start:html.index("At a glance", start)]
-    assert "· on 3 nodes" in banner and "cluster: a &lt;test&gt; cluster: 3 nodes" in banner
-    assert "status: ok · on 3 nodes" in page(shown, "labs/index.html")
+    assert "· cluster of 3 nodes" in banner and "&lt;test&gt;" in banner and "<em>" not in banner  # shown as written
+    assert "cluster: a <test> cluster_of_3 nodes" in html_module.unescape(banner)
+    assert "status: ok · cluster of 3 nodes" in page(shown, "labs/index.html")
     record = json.loads((shown.root / "results/plots/run.json").read_text(encoding="utf-8"))
-    assert record["environment"]["reported"] == {"cluster": {"summary": "a <test> cluster: 3 nodes", "nodes": 3,
+    assert record["environment"]["reported"] == {"cluster": {"summary": "a <test> cluster_of_3 nodes", "nodes": 3,
                                                              "per_node": [2, 2, 4]}}
     assert record["environment"]["machine"]["cores"]  # beside what studylog saw of the machine itself
     history = (shown.root / "results/plots/history.jsonl").read_text(encoding="utf-8").splitlines()
-    assert json.loads(history[-1])["reported"] == {"cluster": "a <test> cluster: 3 nodes"}
+    assert json.loads(history[-1])["reported"] == {"cluster": "a <test> cluster_of_3 nodes"}
 
 
 def test_downloads_are_published(shown):

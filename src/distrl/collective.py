@@ -107,8 +107,8 @@ class Participant:
         self.ring: ShmRing | None = None
 
     def set_buffer(self, buffer) -> None:
-        self.as_torch = not isinstance(buffer, np.ndarray)  # a numpy array or a torch tensor
-        array = buffer.numpy() if self.as_torch else buffer
+        self.as_torch = not isinstance(buffer, (np.ndarray, np.generic))  # numpy's, or a torch tensor
+        array = buffer.numpy() if self.as_torch else np.asarray(buffer)
         # The argument arrives read-only from the object store; the rank owns a copy (in
         # its shared-memory ring, where it has one).
         self.shape = array.shape

@@ -76,10 +76,8 @@ class WorkerSet:
         self.config, self.loss, self.timeout_s = config, loss, timeout_s
         self.local = RolloutWorker(config, 0, loss)
         # worker_class: RolloutWorker or a subclass that adds what an optimizer needs of it.
-        # SPREAD: on a cluster, evaluators go to different nodes where they can (on one node it changes nothing).
-        options = {"num_cpus": actor_cpus() if num_cpus_per_worker is None else num_cpus_per_worker,
-                   "scheduling_strategy": "SPREAD", **(actor_options or {})}
-        self.remote_class = ray.remote(**options)(worker_class)
+        num_cpus = actor_cpus() if num_cpus_per_worker is None else num_cpus_per_worker
+        self.remote_class = ray.remote(num_cpus=num_cpus, **(actor_options or {}))(worker_class)
         self.remotes = [self._start(i) for i in range(1, num_workers + 1)]
         self.on_replace = on_replace
         self.replaced: list[int] = []  # indexes of workers that died and were replaced

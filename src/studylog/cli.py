@@ -196,7 +196,7 @@ def _labs(project: Project, names: tuple[str, ...], profile: str | None = None):
     lacking = [lab for lab in chosen if profile not in lab.profiles]
     if names and lacking:
         raise StudylogError("; ".join(f"{lab.path.as_posix()}: no profile {profile!r} (it declares "
-                                      f"{', '.join(lab.profiles)})" for lab in lacking))
+                                      f"{', '.join(map(str, lab.profiles))})" for lab in lacking))
     chosen = [lab for lab in chosen if profile in lab.profiles]
     if not chosen and labs:
         raise StudylogError(f"no lab declares a profile {profile!r}")

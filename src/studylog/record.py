@@ -61,10 +61,11 @@ def record(
 def record_environment(name: str, facts: Mapping[str, object]) -> None:
     """Record where this run ran, beyond the machine studylog describes by itself: a cluster
     the lab connected to, say. `facts["summary"]` is the line the lab page shows under
-    `name`; `facts["nodes"]`, the number of machines (or nodes) the run used, puts "on N
-    nodes" in the page's banner when above 1, so that a result measured on a cluster is
-    not read as one machine's. Everything else in `facts` is stored with the run as given
-    (JSON values only). A later call with the same name replaces the earlier one."""
+    `name`; `facts["nodes"]`, the number of machines (or nodes) in what the run ran on,
+    puts "cluster of N nodes" in the page's banner when above 1, so that a result measured
+    on a cluster is not read as one machine's. Everything else in `facts` is stored with
+    the run as given (JSON values only). A later call with the same name replaces the
+    earlier one."""
     if not name.isidentifier():
         raise ValueError(f"environment name {name!r} must be an identifier (letters, digits, _)")
     summary, nodes = facts.get("summary"), facts.get("nodes", 1)

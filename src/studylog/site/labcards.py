@@ -2,8 +2,8 @@
 foot of each log entry that cites it.
 
 A card holds the lab's title (a link to its page), its one-line summary, its status (and
-the number of nodes, where its published run used several) and its first two recorded
-figures in words. The grid is the HTML that mkdocs-material's grid cards
+the number of nodes, where its published run was made on several) and its first two
+recorded figures in words. The grid is the HTML that mkdocs-material's grid cards
 produce (`<div class="grid cards"><ul><li>`), which mkdocs-material and Zensical both style.
 It is raw HTML but for the title's link, which is Markdown (md_in_html's `markdown`
 attributes open the way to it): the engine resolves a Markdown link to the lab's page and
@@ -17,12 +17,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from studylog.site import metric_text
-from studylog.site.labpages import LABS_DIR, LabState, escape, run_nodes
+from studylog.site.labpages import LABS_DIR, MARKDOWN_SIGNIFICANT, LabState, escape, run_nodes
 
 HEADLINE_FIGURES = 2  # the first figures a lab records are its headline
-# What Markdown (links, emphasis, code) or math would read inside a line of text shown as written;
-# none of them is in what html.escape writes, so the two compose without escaping twice.
-MARKDOWN_SIGNIFICANT = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]$"})
 
 
 def status(state: LabState) -> str:
@@ -53,10 +50,10 @@ def card(state: LabState) -> str:
 
 
 def where(state: LabState) -> str:
-    """' · on N nodes' for a published run that used several, so that its figures are not read
-    as one machine's; nothing otherwise."""
-    nodes = run_nodes(state.good) if state.good else 1
-    return f" · on {nodes} nodes" if nodes > 1 else ""
+    """' · cluster of N nodes' for a published run made on several, so that its figures are
+    not read as one machine's; nothing otherwise, and nothing beside a failure."""
+    nodes = run_nodes(state.good) if state.good and not state.failure else 1
+    return f" · cluster of {nodes} nodes" if nodes > 1 else ""
 
 
 def grid(cards: list[str]) -> str:

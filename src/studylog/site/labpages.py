@@ -177,9 +177,9 @@ def _banner(state: LabState) -> str:
         kind, head = "success", f"ok · profile {r['profile']} · run {_when(r['started'])} · {r['duration_s']:.1f} s"
         nodes = run_nodes(r)
         if nodes > 1:  # never to be read as one machine's result
-            head += f" · on {nodes} nodes"
+            head += f" · cluster of {nodes} nodes"
         lines.append(_environment(r.get("environment", {})))
-        lines += [escape(f"{name}: " + " ".join(facts["summary"].split()))
+        lines += [shown_as_written(f"{name}: " + " ".join(facts["summary"].split()))
                   for name, facts in r.get("environment", {}).get("reported", {}).items()]
     else:
         kind, head = "warning", "not run yet: no stored full-profile run"
@@ -199,7 +199,7 @@ def _banner(state: LabState) -> str:
 
 
 def run_nodes(record: dict[str, Any]) -> int:
-    """How many machines (or nodes) a run used, as its lab reported them: 1 unless it said more."""
+    """How many machines (or nodes) a run ran on, as its lab reported them: 1 unless it said more."""
     reported = record.get("environment", {}).get("reported", {})
     return max((facts.get("nodes", 1) for facts in reported.values()), default=1)
 
@@ -331,3 +331,13 @@ def code_span(text: str) -> str:
 def escape(value: str) -> str:
     """HTML-escape a value for the engine's templates, which do not escape front matter."""
     return html.escape(value, quote=True)
+
+
+# What Markdown (links, emphasis, code) or math would read inside a line of text shown as written;
+# none of them is in what html.escape writes, so the two compose without escaping twice.
+MARKDOWN_SIGNIFICANT = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]$"})
+
+
+def shown_as_written(text: str) -> str:
+    """A line of a lab's own text placed in Markdown, to be shown exactly as written."""
+    return escape(text).translate(MARKDOWN_SIGNIFICANT)
