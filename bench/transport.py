@@ -46,7 +46,7 @@ def calls_for(nbytes: int) -> int:
     return 200 if nbytes <= 4096 else 20 if nbytes <= 1 << 20 else 3
 
 
-@ray.remote(num_cpus=cluster.ACTOR_CPUS)
+@ray.remote
 class ShmRank:
     def __init__(self, group: str, rank: int, size: int, capacity: int):
         self.ring = ShmRing(group, rank, size, capacity)
@@ -70,7 +70,7 @@ class ShmRank:
 
 def shm_ring(n: int, capacity: int):
     group = uuid.uuid4().hex[:12]
-    ranks = [ShmRank.remote(group, r, n, capacity) for r in range(n)]
+    ranks = [ShmRank.options(num_cpus=cluster.actor_cpus()).remote(group, r, n, capacity) for r in range(n)]
     ray.get([r.connect.remote() for r in ranks])
     return ranks, lambda nbytes, algorithm=None: max(ray.get([r.time.remote(nbytes, calls_for(nbytes), algorithm)
                                                               for r in ranks]))
@@ -107,7 +107,7 @@ def compiled_graph_hops(rounds: int) -> dict:
     """driver → a → b → driver, 4 KiB and 16 MiB: compiled graph against plain tasks."""
     from ray.dag import InputNode
 
-    @ray.remote(num_cpus=cluster.ACTOR_CPUS)
+    @ray.remote(num_cpus=cluster.actor_cpus())
     class Hop:
         def forward(self, x):
             return x
@@ -148,7 +148,7 @@ def compiled_graph_hops(rounds: int) -> dict:
 
 
 def torch_shared_tensor_stays_shared() -> bool:
-    @ray.remote(num_cpus=cluster.ACTOR_CPUS)
+    @ray.remote(num_cpus=cluster.actor_cpus())
     def write(t):
         t += 1  # the argument arrives as a copy unless its memory is shared
         return None

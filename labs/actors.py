@@ -153,9 +153,10 @@ from distrl.policy import PolicyConfig
 from distrl.rollout_worker import RolloutWorker, WorkerConfig
 from distrl.slow_env import StepDelay, set_step_delay
 from distrl.worker_set import WorkerSet
-from studylog import record, record_median
+from studylog import record, record_environment, record_median
 
 cluster.init()
+record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
 CORES = os.cpu_count()
 LIGHT = WorkerConfig(num_envs=1, fragment_length=fragment, policy=PolicyConfig(hidden=(64, 64)))
 HEAVY = replace(LIGHT, policy=PolicyConfig(hidden=(heavy_hidden, heavy_hidden) if heavy_hidden else ()))
@@ -212,7 +213,10 @@ def quartiles(values):
 # the ones measured next.
 
 # %% code-fold=false
-light_sets = {n: WorkerSet(LIGHT, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS) for n in worker_counts}
+# SPREAD: on a cluster, a set's evaluators go to different nodes where they can (on one node
+# it changes nothing).
+light_sets = {n: WorkerSet(LIGHT, num_workers=n, num_cpus_per_worker=cluster.actor_cpus(),
+                           actor_options={"scheduling_strategy": "SPREAD"}) for n in worker_counts}
 for workers in light_sets.values():
     for s in workers.sync_sample():
         assert len(s.batch) == fragment, len(s.batch)
@@ -220,12 +224,23 @@ for workers in light_sets.values():
         assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
 print("exact batch sizes and consistent episode counts: ok")
 
+
+def node_of(worker) -> str:
+    return ray.get(worker.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id()))
+
+
+# Where the evaluators run: one node here; on a cluster, as many as the sets spread over.
+evaluator_nodes = {node_of(w) for workers in light_sets.values() for w in workers.remotes}
+print(f"the evaluators run on {len(evaluator_nodes)} node(s)")
+
 # %% [markdown]
 # ## Throughput: one process, then 1, 2, 4 evaluators, over batch sizes
 #
-# Each remote evaluator asks Ray for a quarter of a CPU (`cluster.ACTOR_CPUS`), so the
-# scheduler places all of them even when there are more evaluators than cores; the
-# operating system then shares the cores between them. "One process, no Ray" is the same
+# Each remote evaluator asks Ray for its share of a CPU (`cluster.actor_cpus()`): on a
+# cluster with a CPU for each of the actors the lab holds at once, one whole CPU; here, with
+# two cores for up to eight actors, a quarter, so the scheduler places all of them even when
+# there are more evaluators than cores, and the operating system shares the cores between
+# them (the banner's `ray` line says which default the run had). "One process, no Ray" is the same
 # RolloutWorker called in the lab's own process (a WorkerSet's local evaluator): the cost of
 # sampling without any actor. All of them are timed in turns, one call each per round.
 #
@@ -247,7 +262,7 @@ fragments = sorted(set(fit_fragments) | {fragment})
 sweep = {}  # (policy, B) -> {n: Timed}; n = 0 is the one process without Ray
 configs = {"CartPole, 64x64 MLP": LIGHT} | ({f"CartPole, {heavy_hidden}x{heavy_hidden} MLP": HEAVY} if heavy_hidden else {})
 for name, config in configs.items():
-    sets = light_sets if config is LIGHT else {n: WorkerSet(config, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS)
+    sets = light_sets if config is LIGHT else {n: WorkerSet(config, num_workers=n, num_cpus_per_worker=cluster.actor_cpus())
                                                 for n in worker_counts}
     local = sets[worker_counts[0]].local
     for B in fragments if config is LIGHT else [fragment]:
@@ -359,7 +374,7 @@ def async_turn(workers: WorkerSet, batches: int):
     return step, settle
 
 
-pair = WorkerSet(LIGHT, num_workers=2, num_cpus_per_worker=cluster.ACTOR_CPUS)  # also the reference below
+pair = WorkerSet(LIGHT, num_workers=2, num_cpus_per_worker=cluster.actor_cpus())  # also the reference below
 async_step, settle = async_turn(pair, 4)
 identical = side_by_side({"sync": (lambda: sync_steps(pair, 2), 4 * fragment), "async": (async_step, 4 * fragment)}, settle)
 print(f"2 identical evaluators: sync {spread(identical['sync'].rate)}, async {spread(identical['async'].rate)} steps/s; "
@@ -388,7 +403,7 @@ STRAGGLING = replace(LIGHT, fragment_length=straggler_fragment, env_kwargs={"wra
 d, steps_per_call = step_delay_ms / 1000, straggler_fragment
 straggle = {}  # (n, k) -> {"sync": Timed, "async": Timed}
 for n in straggler_counts:
-    workers = WorkerSet(STRAGGLING, num_workers=n, num_cpus_per_worker=cluster.ACTOR_CPUS)
+    workers = WorkerSet(STRAGGLING, num_workers=n, num_cpus_per_worker=cluster.actor_cpus())
     for k in sorted(straggler_factors):
         set_step_delay(workers.remotes, [k * d] + [d] * (n - 1))  # evaluator 1 is the straggler
         batches = straggler_window * (k * (n - 1) + 1)
@@ -431,7 +446,7 @@ total = num_groups * group_size
 # Half the usual CPU request per actor, for both: Ray places an actor only where its request
 # fits, and the two sets' actors together would ask for more than the cluster's CPUs. The
 # request is bookkeeping for the scheduler; the operating system shares the cores either way.
-share = cluster.ACTOR_CPUS / 2
+share = cluster.actor_cpus() / 2
 flat = WorkerSet(LIGHT, num_workers=total, num_cpus_per_worker=share)
 tree = HierarchicalWorkerSet(LIGHT, num_groups=num_groups, group_size=group_size, num_cpus_per_worker=share)
 assert sum(len(s.batch) for s in tree.sync_sample()) == sum(len(s.batch) for s in flat.sync_sample()) == total * fragment
@@ -465,7 +480,7 @@ rllib_config = (
     PPOConfig()
     .environment("CartPole-v1")
     .env_runners(num_env_runners=2, num_envs_per_env_runner=1, rollout_fragment_length=fragment,
-                 num_cpus_per_env_runner=cluster.ACTOR_CPUS)
+                 num_cpus_per_env_runner=cluster.actor_cpus())
     .learners(num_learners=0)
     .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[64, 64]))
 )
@@ -544,7 +559,7 @@ class TorchRLContenders:
             TWO[1]: MultiAsyncCollector([make_env] * 2, torchrl_policy, frames_per_batch=steps // 2, total_frames=-1),
             # (total_frames=-1, "forever", makes this one yield nothing in 0.14.1)
             TWO[2]: RayCollector([make_env] * 2, torchrl_policy, frames_per_batch=steps, total_frames=10**15, sync=True,
-                                 remote_configs={"num_cpus": cluster.ACTOR_CPUS, "num_gpus": 0}),
+                                 remote_configs={"num_cpus": cluster.actor_cpus(), "num_gpus": 0}),
         }
         self.batches = {name: iter(c) for name, c in self.collectors.items()}
         self.steps, self.in_flight, self.just_ran = steps, False, False
@@ -615,7 +630,7 @@ slow = {}
 if slow_step_ms:
     slow_s, slow_fragment = slow_step_ms / 1000, max(fragment // 5, 10)
     SLOW = replace(LIGHT, fragment_length=slow_fragment, env_kwargs={"wrappers": [StepDelay]})
-    slow_pair = WorkerSet(SLOW, num_workers=2, num_cpus_per_worker=cluster.ACTOR_CPUS)
+    slow_pair = WorkerSet(SLOW, num_workers=2, num_cpus_per_worker=cluster.actor_cpus())
     set_step_delay(slow_pair.remotes, [slow_s, slow_s])
     slow_pair.local.env.set_attr("delay_s", slow_s)
     torchrl_slow = TorchRLContenders(functools.partial(torchrl_env, slow_s), 2 * slow_fragment)
@@ -727,7 +742,7 @@ for name, parts in step_parts.items():
 # copy per worker.
 
 # %%
-@ray.remote(num_cpus=cluster.ACTOR_CPUS)
+@ray.remote(num_cpus=cluster.actor_cpus())
 class Receiver:
     def receive(self, weights):
         return weights.nbytes
@@ -799,14 +814,14 @@ weight_sync = {}
 if weight_sync_params:
     both_heads, one_head = int(np.sqrt(weight_sync_params / 2)), int(np.sqrt(weight_sync_params))
     big_set = WorkerSet(replace(LIGHT, fragment_length=10, policy=PolicyConfig(hidden=(both_heads, both_heads))), 2,
-                        num_cpus_per_worker=cluster.ACTOR_CPUS)
+                        num_cpus_per_worker=cluster.actor_cpus())
     big_actor = ActorCritic(4, 2, (one_head, one_head)).actor
     big_policy = ProbabilisticActor(TensorDictModule(big_actor, in_keys=["observation"], out_keys=["logits"]),
                                     in_keys=["logits"], distribution_class=Categorical, return_log_prob=True)
     big_collectors = {
         "MultiSync": MultiSyncCollector([torchrl_env] * 2, big_policy, frames_per_batch=20, total_frames=-1),
         "Ray": RayCollector([torchrl_env] * 2, big_policy, frames_per_batch=20, total_frames=10**15, sync=True,
-                            remote_configs={"num_cpus": cluster.ACTOR_CPUS, "num_gpus": 0}),
+                            remote_configs={"num_cpus": cluster.actor_cpus(), "num_gpus": 0}),
     }
     big_batches = {name: iter(c) for name, c in big_collectors.items()}
     for batches in big_batches.values():  # started, as a learner finds them between two batches
@@ -1003,6 +1018,7 @@ sync_metric = {"distrl broadcast_weights": "distrl", "TorchRL MultiSync": "torch
 for name, t in weight_sync.items():
     record_median(f"weight_sync_{sync_metric[name]}_ms", t * 1e3, "ms",
                   f"{name}: one weight sync to 2 workers, {moved[name]:,} parameters")
+record("evaluator_nodes", len(evaluator_nodes), "nodes", "Ray nodes the throughput sweep's evaluators ran on")
 cluster.shutdown()
 
 # %% [markdown]

@@ -122,9 +122,10 @@ import torch
 from distrl import cluster
 from distrl.collective import CollectiveGroup
 from distrl.mpi_allreduce import MpiAllreduce, rank_input
-from studylog import record, record_median
+from studylog import record, record_environment, record_median
 
 cluster.init()
+record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
 CORES = os.cpu_count()
 ALGORITHMS = ["naive", "tree", "ring", "gloo"]  # run by distrl's CollectiveGroup over the object store
 SHM = {"shm ring": "ring", "shm direct": "direct"}  # and over shared memory (transport="shm")
@@ -543,7 +544,7 @@ for g in groups.values():
 # plain copy of the same bytes into memory the process has already touched.
 
 # %%
-@ray.remote(num_cpus=cluster.ACTOR_CPUS)
+@ray.remote(num_cpus=cluster.actor_cpus())
 def put_cost(nbytes, reps):
     import resource
 

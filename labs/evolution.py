@@ -132,9 +132,10 @@ from distrl.pbt import PBT
 from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
 from distrl.worker_set import WorkerSet
-from studylog import record, record_median
+from studylog import record, record_environment, record_median
 
 cluster.init()
+record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
 logging.getLogger("evotorch").setLevel(logging.WARNING)  # it logs each new problem's settings at INFO
 # PPO's learner runs in this process; one thread, so that it leaves the second core to the workers.
 torch.set_num_threads(1)

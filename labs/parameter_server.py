@@ -107,9 +107,10 @@ from distrl.shm_server import ServerClient, ShmServer
 from distrl.policy import Policy, PolicyConfig
 from distrl.rollout_worker import RolloutWorker, WorkerConfig
 from distrl.worker_set import WorkerSet
-from studylog import record, record_median
+from studylog import record, record_environment, record_median
 
 CPUS = cluster.init()["CPU"]  # what Ray schedules actors on
+record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
 
 
 def memcpy_rate(size, rounds=3, copies=30):
@@ -188,7 +189,7 @@ for kind in ("sgd", "adam"):
     server.stop()
 
 
-@ray.remote(num_cpus=cluster.ACTOR_CPUS)
+@ray.remote(num_cpus=cluster.actor_cpus())
 class HalfBatchWorker(ServerClient):
     """A worker of the shared-memory server: the same Policy and half batch, in its own process."""
 
@@ -315,7 +316,7 @@ class NumpyWeights(FlatModel):
         self.load_state_dict({name: torch.from_numpy(w) for name, w in weights.items()})
 
 
-@ray.remote(num_cpus=cluster.ACTOR_CPUS)
+@ray.remote(num_cpus=cluster.actor_cpus())
 class DocsParameterServer:
     """Ray's documented ParameterServer, on the flat model (or the control's)."""
 
@@ -334,7 +335,7 @@ class DocsParameterServer:
         return self.model.get_weights()
 
 
-@ray.remote(num_cpus=cluster.ACTOR_CPUS)
+@ray.remote(num_cpus=cluster.actor_cpus())
 class GradientWorker(ServerClient):
     """Every contender's worker, so that all servers are fed by the same processes."""
 
@@ -426,7 +427,7 @@ throughput = {}  # (system, mode, P, N, K) -> updates/s in each round
 # All the actors of one model size live at once (the contenders take turns), and Ray starts
 # an actor only once its share of a CPU is free: the shares must add up to at most CPUS.
 # Each server asks for one share, a server of K shards for a K-th of it per shard.
-share = min(cluster.ACTOR_CPUS, CPUS / (max(worker_counts) + 3 + len(shard_counts)))
+share = min(cluster.actor_cpus(), CPUS / (max(worker_counts) + 3 + len(shard_counts)))
 for size in model_sizes:
     # The same workers and servers for every N: starting a process costs more than a round.
     pool = [GradientWorker.options(num_cpus=share).remote(size) for _ in range(max(worker_counts))]
@@ -612,9 +613,9 @@ for label, system, k in contenders_of("sync"):
 #
 # $N$ rollout workers (CartPole-v1, 8 environments × 32 steps, so 256 environment steps
 # per gradient; A2C's loss; each gradient clipped to norm 0.5 by the worker that
-# computes it), each asking Ray for a fraction of a CPU (`ACTOR_CPUS`, or less where $N$
-# workers and the server would ask for more CPUs than there are), so that 8 workers run
-# on this machine's cores (the operating system shares the cores among them). The
+# computes it), each asking Ray for its share of a CPU (`cluster.actor_cpus()`, or less
+# where $N$ workers and the server would ask for more CPUs than there are), so that 8
+# workers run on this machine's cores (the operating system shares the cores among them). The
 # server, one shard, applies Adam ($\alpha = 10^{-3}$) in both contenders:
 #
 # - *async*: `distrl.optimizers.AsyncGradients` (A3C): each gradient is applied when it
@@ -653,7 +654,7 @@ for label, system, k in contenders_of("sync"):
 LEARN = WorkerConfig(num_envs=8, fragment_length=32, policy=PolicyConfig(hidden=(64, 64), max_grad_norm=0.5))
 ADAM = Optimizer("adam", lr=1e-3)
 # Ray starts an actor only once its share of a CPU is free: the server's and N workers' must fit.
-worker_share = min(cluster.ACTOR_CPUS, (CPUS - cluster.ACTOR_CPUS) / max(learn_workers))
+worker_share = min(cluster.actor_cpus(), (CPUS - cluster.actor_cpus()) / max(learn_workers))
 # Both contenders stop at learn_steps exactly, and both have a point every G gradients' steps.
 assert learn_steps % (LEARN.num_envs * LEARN.fragment_length * gradients_per_step) == 0, "learn_steps: a multiple of 256·G"
 assert all(gradients_per_step % n == 0 for n in learn_workers), "G: a multiple of every N"

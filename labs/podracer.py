@@ -137,7 +137,7 @@ from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
 from distrl.tensor_rollout import TensorRollout, act, linear_layers, mlp
 from distrl.worker_set import WorkerSet
-from studylog import record, record_median
+from studylog import record, record_environment, record_median
 
 jax_platform = jax.devices()[0].platform
 os.sched_setaffinity(0, all_cores)
@@ -145,6 +145,7 @@ with warnings.catch_warnings():
     # JAX warns at every fork; Ray's fork is followed at once by an exec of its daemons.
     warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
     cluster.init()
+record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
 torch.set_num_threads(1)  # the driver's torch: one core, as every in-process contender gets
 print(f"torch {torch.__version__}, jax {jax.__version__} ({jax_platform}), flax {flax.__version__}, "
       f"optax {optax.__version__}, gymnax {version('gymnax')}, "

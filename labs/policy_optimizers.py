@@ -115,9 +115,10 @@ from distrl.rollout_worker import RolloutWorker, WorkerConfig
 from distrl.sample_batch import gae
 from distrl.vtrace import vtrace
 from distrl.worker_set import WorkerSet
-from studylog import record, record_median
+from studylog import record, record_environment, record_median
 
 cluster.init()
+record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
 # Two cores, two evaluator processes: a learner with two intra-op threads would fight them
 # for the cores. The learners of PPO, IMPALA, CleanRL and RLlib run in this process, so
 # they all get one thread (DD-PPO's and A3C's learn in actors, which Ray gives one thread).
@@ -219,12 +220,15 @@ assert vtrace_gap < 1e-4 and all(copies_equal.values())
 # shared memory (`distrl.shm_ring`): each evaluator runs a round's 16 minibatches in one
 # task and meets the other only in the all-reduces. `ddppo_object_store` is the same
 # optimizer with the all-reduce over Ray's object store, every minibatch's gradient,
-# all-reduce and apply a task the driver submits: the two differ in the transport alone.
+# all-reduce and apply a task the driver submits: the two differ in the transport and in
+# how a round is driven (one task per rank, against the driver's tasks per minibatch),
+# which the shared-memory path makes possible and the race does not separate.
 #
 # The asynchronous optimizers are not PPO, so they race at one shared **A2C** setting
 # instead, each against the others: A2C's loss (value 0.5, entropy 0.01), 256 rows per
 # update, one Adam step of 10⁻³ (ε 10⁻⁵) per update, gradient norm 0.5, GAE or V-trace
-# with γ = 0.99, λ = 0.95. What differs is only the optimizer:
+# with γ = 0.99, λ = 0.95. What differs is the optimizer and, with it, the batch behind an
+# update (the same 256 rows, from 2 × 4 environments or from one evaluator's 8):
 #
 # - `a2c`: SyncSamples with one epoch of one minibatch; 2 evaluators × 4 envs × 32 steps
 #   make each update's 256 rows, all sampled by the current weights.
@@ -234,8 +238,10 @@ assert vtrace_gap < 1e-4 and all(copies_equal.values())
 # - `impala`: AsyncSamples; each evaluator's 8 × 32 batch is learned on by the driver on
 #   arrival, corrected by V-trace (ρ̄ = c̄ = 1).
 #
-# Every contender checks the stopping rule after 16 updates (one PPO iteration; 16 steps
-# of A2C, A3C or IMPALA). The clock starts when every evaluator (and A3C's server) is up,
+# Every contender but RLlib checks the stopping rule after 16 updates (one PPO iteration;
+# 16 steps of A2C, A3C or IMPALA); RLlib checks after each `train()` call, one iteration
+# at CleanRL's settings (`rllib_cleanrl`) but 4,000 steps in its shipped example (`rllib`),
+# so `rllib`'s steps to the target are rounded up to those. The clock starts when every evaluator (and A3C's server) is up,
 # RLlib's too (its build is timed apart), and stops at the end of the first check at
 # which the last 20 episodes average `target`.
 
@@ -771,12 +777,22 @@ if "cleanrl" in contenders:
                  "distrl PPO / CleanRL-style PPO median env steps (lower is better)")
 if "rllib_cleanrl" in contenders:
     record_ratio(f"ppo_vs_rllib_same_settings_time_to_{target}", "ppo", "rllib_cleanrl", "time_s",
-                 "distrl PPO / RLlib PPO at the same (CleanRL) settings, median time (lower is better)")
+                 "distrl PPO, sampling ahead (RLlib's PPO does not) / RLlib PPO at the same (CleanRL) settings, "
+                 "median time (lower is better)")
+    if "ppo_no_overlap" in contenders:
+        record_ratio(f"ppo_no_overlap_vs_rllib_same_settings_time_to_{target}", "ppo_no_overlap", "rllib_cleanrl",
+                     "time_s", "distrl PPO without sampling ahead / RLlib PPO at the same settings, neither "
+                     "overlapping, median time (lower is better): the frameworks alone")
 torchrl_names = [name for name in ("torchrl_local", "torchrl") if name in contenders]
 if torchrl_names:
     torchrl_best = min(torchrl_names, key=lambda name: median(name, "time_s"))
     record_ratio(f"ppo_vs_torchrl_time_to_{target}", "ppo", torchrl_best, "time_s",
-                 f"distrl PPO / TorchRL's PPO at the same settings, its faster way ({torchrl_best}), median time (lower is better)")
+                 f"distrl PPO, sampling ahead (TorchRL's synchronous collectors do not) / TorchRL's PPO at the same "
+                 f"settings, its faster way ({torchrl_best}), median time (lower is better)")
+    if {"ppo_no_overlap", "torchrl"} <= set(contenders):
+        record_ratio(f"ppo_no_overlap_vs_torchrl_time_to_{target}", "ppo_no_overlap", "torchrl", "time_s",
+                     "distrl PPO / TorchRL's PPO, 2 workers each, neither sampling ahead, median time (lower is "
+                     "better): the frameworks alone")
     for name in torchrl_names:
         record_time(f"{name}_time_to_{target}_s", name, f"TorchRL PPO ({'2 worker processes' if name == 'torchrl' else 'one process'}), median")
 if "rllib" in contenders:
@@ -809,10 +825,13 @@ record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer mo
 # of one process, same hyperparameters, same steps up to seed noise); `ppo_no_overlap` over
 # `ppo_local` is distribution alone, on two cores: two evaluator processes and a driver
 # instead of one process; `ppo` over `ppo_no_overlap` is sampling ahead alone.
-# `rllib_cleanrl` over `ppo` compares two systems at one setting; `rllib` is RLlib as its
-# example ships, a different algorithm setting, so its row compares products, not systems.
-# Steps to the target vary by tens of percent from seed to seed (the min–max columns), so
-# a steps ratio near 1 says the systems learn alike, not that one learns better.
+# `rllib_cleanrl` over `ppo_no_overlap` compares two systems at one setting, neither
+# sampling ahead (the recorded ratios against `ppo` include sampling ahead, which RLlib and
+# TorchRL's synchronous collectors do not do; the `ppo_no_overlap` ratios leave it out);
+# `rllib` is RLlib as its example ships, a different algorithm setting, so its row compares
+# products, not systems. Steps to the target vary by tens of percent from seed to seed
+# (the min–max columns), so a steps ratio near 1 says the systems learn alike, not that one
+# learns better.
 #
 # **TorchRL at the same rungs.** `torchrl_local` against `ppo_local` and `torchrl` against
 # `ppo_no_overlap` run the same algorithm at the same settings on the same number of
@@ -829,19 +848,23 @@ record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer mo
 # where TorchRL 0.14's multi-process collectors, on finding a worker dead, terminate the
 # others and raise.
 #
-# **The A2C race compares optimizers only.** Loss, rows per update, step size and network
-# are shared; what differs is who waits. `a2c` waits for both evaluators at every update and
+# **The A2C race compares optimizers, and the batches they make.** Loss, rows per update,
+# step size and network are shared; what differs is who waits, and with it the batch: an
+# `a2c` update learns on 2 × 4 environments' rows, an `a3c` or `impala` update on one
+# evaluator's 8. So their time ratios mix the two: the steps columns say how much of a
+# ratio is fewer steps to the target and how much is more steps per second. `a2c` waits for both evaluators at every update and
 # broadcasts after it; `a3c` and `impala` never wait, at the price of gradients or samples
 # a few updates old at $N = 2$, which the cell on V-trace shows in numbers: A3C's staleness
 # as its server counted it, how far IMPALA's $\pi/\mu$ strays from 1 and how often the
 # truncation cuts it.
 #
-# **DD-PPO's cost is its transport.** It all-reduces a gradient of 9k numbers once per
+# **DD-PPO's cost is its transport and its tasks.** It all-reduces a gradient of 9k numbers once per
 # minibatch, 16 times per iteration. Over the object store (`ddppo_object_store`) each
 # all-reduce is a chain of actor tasks that the driver submits and relays; over shared
 # memory (`ddppo`) each rank runs the round in one task, and an all-reduce is the ranks
-# reading each other's buffers after a signal. The two differ in that alone, so their
-# per-update times above and the recorded time ratio are what the transport costs.
+# reading each other's buffers after a signal. The two differ in the transport and in the
+# tasks that drive it, so their per-update times above and the recorded time ratio are what
+# the two together cost.
 #
 # **On 8 machines** the model above says what stays serial: the central learner's
 # iteration, which does not shrink with $N$, and DD-PPO's ring, whose $2(N-1)$ steps grow
@@ -861,8 +884,8 @@ for line in (ratio_line("ppo_local", "cleanrl", "the code: sampler and learner, 
              ratio_line("ppo", "cleanrl", "all three together"),
              ratio_line("torchrl_local", "ppo_local", "TorchRL against distrl, one process"),
              ratio_line("torchrl", "ppo_no_overlap", "TorchRL against distrl, 2 workers, no overlap"),
-             ratio_line("rllib_cleanrl", "ppo", "RLlib against distrl, same settings"),
-             ratio_line("a3c", "a2c", "not waiting for gradients"),
-             ratio_line("impala", "a2c", "not waiting for samples, V-trace")):
+             ratio_line("rllib_cleanrl", "ppo_no_overlap", "RLlib against distrl, same settings, no overlap"),
+             ratio_line("a3c", "a2c", "not waiting for gradients; 8-env batches"),
+             ratio_line("impala", "a2c", "not waiting for samples, V-trace; 8-env batches")):
     if line:
         print(line)

@@ -101,9 +101,10 @@ from distrl.q_learning import QLearner, n_step
 from distrl.replay import PrioritizedReplayBuffer, ReplayBuffer
 from distrl.replay_worker import ReplayWorker, ReplayWorkerConfig
 from distrl.slow_env import StepDelay
-from studylog import record, record_median
+from studylog import record, record_environment, record_median
 
 cluster.init()
+record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
 # The learners (distrl's, CleanRL's, RLlib's) run in this process with one thread each, so
 # that on two cores they do not fight the evaluators and shards for the second core.
 torch.set_num_threads(1)
@@ -202,10 +203,9 @@ print(f"3-step returns equal the sums of 1-step rows on {len(by_hand)} rows, acr
 # %% [markdown]
 # ## The contenders
 #
-# One learner setting for distrl's two optimizers, so that what differs between them is
-# the pipeline alone: double DQN with 3-step returns, a 64-64 ReLU network, Adam at
-# 2·10⁻³, minibatches of 256, the target network refreshed every 100 updates,
-# prioritized replay (α = 0.6, β = 0.4) of 50,000 rows, learning from the 1,000th row.
+# One learner setting for distrl's two optimizers: double DQN with 3-step returns, a 64-64
+# ReLU network, Adam at 2·10⁻³, minibatches of 256, the target network refreshed every 100
+# updates, prioritized replay (α = 0.6, β = 0.4) of 50,000 rows, learning from the 1,000th row.
 #
 # - `dqn`: `SyncReplay`, one evaluator of 4 environments in the learner's process, 8
 #   steps per `step()` then one update per 8 rows sampled (32 rows replayed per row
@@ -227,6 +227,12 @@ print(f"3-step returns equal the sums of 1-step rows on {len(by_hand)} rows, acr
 #   ships it: dueling double DQN, 2–5-step returns, prioritized episode replay of 50,000,
 #   Adam at 5·10⁻⁴, minibatches of 32, ε from 1 to 0.02 over 10,000 steps, a 256-unit
 #   tanh torso and head, with RLlib's default of sampling in the driver's env runner.
+#
+# So `dqn` and `apex` share the learner, and differ in more than the pipeline: exploration
+# (an annealed ε against two fixed ones), how often a row is replayed (32 times in `dqn`;
+# in `apex`, what its evaluators and learner make of it: the race table's steps and
+# updates), and the environments behind the rows. `apex_vs_dqn` compares the two systems at
+# one learner setting, not the pipeline alone.
 #
 # **The stopping rule, and why not the training returns.** The policy-optimizer races end
 # when the last 20 training episodes average the target. Here that would measure
@@ -417,8 +423,8 @@ class RLlibDQN:
 # ## The race
 #
 # Seeds run in turn; within a seed every contender runs once, one after another, the order
-# rotating from seed to seed. The clock counts training only: building (RLlib's takes
-# seconds, timed apart) and the greedy checks are outside it.
+# rotating from seed to seed. The clock counts training only: building (timed apart) and
+# the greedy checks are outside it.
 
 # %% code-fold=false timeout_s=7200
 def race(name: str, seed: int) -> dict:
@@ -495,7 +501,8 @@ def record_ratio(name: str, over: str, metric: str, description: str) -> None:
 
 
 record_ratio("apex", "dqn", f"apex_vs_dqn_time_to_{target}",
-             "Ape-X / DQN with the same learner, median time (lower is better): what the pipeline does")
+             "Ape-X / DQN with the same learner settings, median time (lower is better): the two systems, "
+             "which also differ in exploration and replay ratio")
 record_ratio("apex", "cleanrl", f"apex_vs_cleanrl_dqn_time_to_{target}",
              "Ape-X / a CleanRL-style DQN at CleanRL's defaults, median time (lower is better)")
 record_ratio("apex", "rllib", f"apex_vs_rllib_dqn_time_to_{target}",
@@ -689,7 +696,7 @@ def per_update_ms(name: str) -> float:
 
 if {"apex", "dqn"} <= set(contenders):
     a, d = median("apex", "time_s"), median("dqn", "time_s")
-    print(f"- Same learner, two shapes: Ape-X reached {target} in a median {a:.1f} s, DQN in one process in {d:.1f} s, "
+    print(f"- Same learner settings, two systems: Ape-X reached {target} in a median {a:.1f} s, DQN in one process in {d:.1f} s, "
           f"after a median {median('apex', 'updates'):,.0f} and {median('dqn', 'updates'):,.0f} updates; a race took "
           f"{per_update_ms('apex'):.2f} ms of training time per update with Ape-X and {per_update_ms('dqn'):.2f} ms with DQN, "
           f"whose time per update includes its own sampling.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import time
@@ -97,3 +98,20 @@ def test_engine_build_status_shows_elapsed_time_on_a_terminal_only(monkeypatch):
             assert "building site/ with mkdocs" in screen.getvalue() and "0:00:00" in screen.getvalue()
         else:
             assert screen.getvalue() == ""
+
+
+def test_a_profile_runs_only_where_a_lab_declares_it(maker):
+    maker.lab("plain")
+    maker.lab("wide", profiles="quick:\n  n: 2\nfull:\n  n: 5\ncluster:\n  n: 64",
+              body="from studylog import record\nrecord('n', n, 'workers')")
+    run = lambda *args: CliRunner().invoke(main, ["--root", str(maker.root), "run", *args])  # noqa: E731
+    named = run("plain", "--profile", "cluster")
+    assert named.exit_code == 1 and "labs/plain.py: no profile 'cluster' (it declares quick, full)" in named.output
+    typo = run("--profile", "fulll")
+    assert typo.exit_code == 1 and "no lab declares a profile 'fulll'" in typo.output
+    assert not (maker.root / ".studylog" / "cache").exists()  # neither ran anything
+    every = run("--profile", "cluster")  # every lab that declares it: only `wide`
+    assert every.exit_code == 0, every.output
+    assert [p.parent.name for p in (maker.root / ".studylog" / "cache").glob("*/cluster")] == ["wide"]
+    results = CliRunner().invoke(main, ["--root", str(maker.root), "results", "wide", "--profile", "cluster", "--json"])
+    assert json.loads(results.output)["metrics"]["n"]["value"] == 64

@@ -4,6 +4,7 @@ across two nodes (where the shared-memory transport falls back to the object sto
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -33,10 +34,6 @@ def groups(ray_session):
     with shared-memory buffers, on which the object store's algorithms run too."""
     # 15 actors at a tenth of a CPU each fit the session's 2 CPUs (Ray would leave the rest unplaced).
     made = {n: CollectiveGroup(n, num_cpus_per_participant=0.1, timeout_s=30, transport="shm") for n in range(1, 6)}
-    for n, group in made.items():
-        # A group opens its rings with its first non-empty buffers, which an example drawing
-        # an empty one first must not depend on (see the xfail below).
-        group.set_buffers([np.zeros(1, np.float32)] * n)
     yield made
     for group in made.values():
         group.stop()
@@ -106,10 +103,17 @@ def test_reduce_scatter_then_allgather_is_allreduce(groups, case, segments):
     assert_reduced(group.buffers(), inputs, op)
 
 
-@pytest.mark.xfail(strict=True, raises=ray.exceptions.RayTaskError,
-                   reason="known bug: a shared-memory group opens its rings with its first non-empty buffers, so an "
-                          "empty first buffer finds none; the fix edits collective.py, an input of six published "
-                          "labs, and lands with their next full runs")
+def test_a_rank_given_no_tensor_and_running_no_gloo_never_imports_torch(ray_session):
+    group = CollectiveGroup(2, num_cpus_per_participant=0.1, transport="shm")
+    try:
+        group.set_buffers([np.ones(10, np.float32)] * 2)
+        group.allreduce("sum")
+        group.allreduce("sum", "tree", transport="object_store")
+        assert ray.get([p.__ray_call__.remote(lambda self: "torch" in sys.modules) for p in group.ranks]) == [False] * 2
+    finally:
+        group.stop()
+
+
 def test_an_empty_first_buffer_on_shared_memory_reduces_to_nothing(ray_session):
     group = CollectiveGroup(1, num_cpus_per_participant=0.1, transport="shm")
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import html as html_module
+import json
 import re
 
 import nbformat
@@ -21,8 +23,13 @@ def cli(maker, *args):
     return CliRunner().invoke(main, ["--root", str(maker.root), *args])
 
 
+# Where the lab says it ran, as a lab connected to a cluster reports it.
+ON_NODES = ("\nfrom studylog import record_environment\n"
+            "record_environment('cluster', {'summary': 'a <test> cluster_of_3 nodes', 'nodes': 3, 'per_node': [2, 2, 4]})")
+
+
 def built_lab_site(maker):
-    maker.lab("plots", body=PLOTS, title="Plots <b>lab</b>", summary="Draws a line.")
+    maker.lab("plots", body=PLOTS + ON_NODES, title="Plots <b>lab</b>", summary="Draws a line.")
     maker.log("2026-03-01-cites.md", "title: Cites the lab\ndate: 2026-03-01\nlabs: [plots]")
     maker.log("2026-03-02-other.md", "title: Does not cite\ndate: 2026-03-02")
     first = cli(maker, "build")  # runs the stale lab (full profile) first
@@ -62,6 +69,21 @@ def test_lab_page_shows_banner_metrics_code_plot_and_backlinks(shown):
         assert (shown.root / "site" / "labs" / "plots" / src).is_file(), src
     assert "Cites the lab" in html and "Does not cite" not in html
     assert "Plots &lt;b&gt;lab&lt;/b&gt;" in html and "<b>lab</b>" not in html
+
+
+def test_a_run_on_several_nodes_says_so_on_its_page_and_card(shown):
+    html = page(shown, "labs/plots/index.html")
+    start = html.index("ok · profile full")
+    banner = html[start:html.index("At a glance", start)]
+    assert "· cluster of 3 nodes" in banner and "&lt;test&gt;" in banner and "<em>" not in banner  # shown as written
+    assert "cluster: a <test> cluster_of_3 nodes" in html_module.unescape(banner)
+    assert "status: ok · cluster of 3 nodes" in page(shown, "labs/index.html")
+    record = json.loads((shown.root / "results/plots/run.json").read_text(encoding="utf-8"))
+    assert record["environment"]["reported"] == {"cluster": {"summary": "a <test> cluster_of_3 nodes", "nodes": 3,
+                                                             "per_node": [2, 2, 4]}}
+    assert record["environment"]["machine"]["cores"]  # beside what studylog saw of the machine itself
+    history = (shown.root / "results/plots/history.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(history[-1])["reported"] == {"cluster": "a <test> cluster_of_3 nodes"}
 
 
 def test_downloads_are_published(shown):

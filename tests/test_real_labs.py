@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from ray_cli_cluster import RayStartCluster
+from studylog.labs.store import load
 from studylog.logs.check import check_project
 from studylog.project import Project
-from studylog.labs.runner import run_labs
+from studylog.labs.runner import Outcome, run_labs
 
 ROOT = Path(__file__).resolve().parent.parent
 # The metrics each lab's issue names, which the site and later labs rely on.
@@ -48,17 +52,37 @@ def test_every_lab_is_listed_here():
     assert {p.stem for p in (ROOT / "labs").glob("*.py")} == set(REQUIRED)
 
 
+ON_A_CLUSTER = "actors"  # the lab whose quick run goes to a two-node cluster (see quick_runs)
+
+
 @pytest.fixture(scope="module")
 def quick_runs():
-    """Every lab's quick profile, two at a time, longest first: a lab spends part of its run
-    waiting (actors starting, kernels importing), so two share the two cores (128 s against
-    178 s one after another, measured here the same hour; three at a time gained nothing).
-    The time bounds inside keep their room: the optimizer race's slowest contender (DD-PPO)
-    took 4.3 s of its 30 s cap alone."""
+    """Every lab's quick profile. The actors lab's runs as a user would run it against a
+    cluster: `studylog run` with RAY_ADDRESS naming a real two-node Ray cluster started with
+    `ray start` (its record is checked below); the others on a local Ray each, two at a
+    time, longest first, beside it. A lab spends part of its run waiting (actors starting,
+    kernels importing), so they share the two cores: without the cluster, two at a time took
+    128 s against 178 s one after another, measured here the same hour, and with it three
+    at a time all passed in a full suite run. The time bounds inside keep their room: the
+    optimizer race's slowest contender (DD-PPO) took 4.3 s of its 30 s cap alone."""
     # Quick runs go to the git-ignored cache; the published full results are not touched.
     project = Project.at(ROOT)
-    labs = [lab for lab in check_project(project).labs if lab.name in REQUIRED]
-    return {outcome.lab: outcome for outcome in run_labs(project, labs, profile="quick", force=True, jobs=2)}
+    labs = [lab for lab in check_project(project).labs if lab.name in REQUIRED and lab.name != ON_A_CLUSTER]
+    with RayStartCluster() as client_env:
+        command = [str(Path(sys.executable).with_name("studylog")), "run", ON_A_CLUSTER, "--profile", "quick", "--force"]
+        on_cluster = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **client_env},
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            outcomes = {outcome.lab: outcome for outcome in run_labs(project, labs, profile="quick", force=True, jobs=2)}
+            output, _ = on_cluster.communicate(timeout=600)
+        finally:
+            on_cluster.kill()
+            on_cluster.wait()
+    assert on_cluster.returncode == 0, output  # (so the stored run is this one, not an older good one)
+    record = load(project, ON_A_CLUSTER, "quick").record
+    outcomes[ON_A_CLUSTER] = Outcome(ON_A_CLUSTER, record["status"], record["duration_s"], error=record["error"],
+                                     metrics=record["metrics"])
+    return outcomes
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
@@ -79,3 +103,15 @@ def test_published_runs_read_only_what_a_clone_has():
         untracked = [name for name in [*inputs["modules"], *inputs["data"]] if name not in tracked]
         untracked += [name for name in inputs["listings"] if name not in folders]
         assert not untracked, f"{record.parent.name}: inputs a fresh clone lacks: {untracked}"
+
+
+def test_a_lab_run_against_a_cluster_names_its_nodes_and_spreads_its_evaluators(quick_runs):
+    record = load(Project.at(ROOT), ON_A_CLUSTER, "quick").record
+    ray_facts = record["environment"]["reported"]["ray"]
+    assert ray_facts["nodes"] == 2 and ray_facts["cluster"] and len(ray_facts["per_node"]) == 2, ray_facts
+    # 2 + 2 CPUs for the 8 actors the lab may hold at once: half a CPU each, and the record says so
+    assert ray_facts["actor_cpus"] == 0.5, ray_facts
+    assert ray_facts["summary"] == ("a Ray cluster of 2 nodes, 4 CPUs, 0 GPUs; an actor asks for 0.5 CPU by default: "
+                                    "the 8 actors the lab may hold at once share the CPUs")
+    assert "127.0.0.1" not in json.dumps(record)  # no address in a record that may be published
+    assert record["metrics"]["evaluator_nodes"]["value"] == 2  # placed on both nodes, by node id

@@ -30,7 +30,8 @@ REFERENCE = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum
 
 def serve(group: str, rank: int, size: int, timeout_s: float, pipe) -> None:
     """One rank: connect, then answer (op, array, algorithm) with the all-reduced array, or
-    the error; ("loop", calls, None) with the number of wrong results in `calls` of its own."""
+    the error; ("loop", calls, None) with the number of wrong results in `calls` of its own;
+    ("abort", None, None) by aborting."""
     ring = ShmRing(group, rank, size, CAPACITY, timeout_s)
     ring.connect()
     pipe.send("connected")
@@ -38,6 +39,10 @@ def serve(group: str, rank: int, size: int, timeout_s: float, pipe) -> None:
         op, array, algorithm = request
         if op == "loop":
             pipe.send(loop(ring, rank, size, calls=array))
+            continue
+        if op == "abort":
+            ring.abort("a test")
+            pipe.send(None)
             continue
         try:
             buffer = ring.buffer(array.dtype, len(array))
@@ -215,6 +220,26 @@ def test_more_ranks_than_a_socket_queues_messages_for():
             for pipe in ring.pipes:
                 assert pipe.poll(60)
                 np.testing.assert_array_equal(pipe.recv(), np.full(10, sum(range(n))))
+
+
+def test_an_abort_reaches_a_rank_whose_queue_is_full():
+    # Twelve ranks call at once (the direct path: each sends READY to all the others), and
+    # the thirteenth, late, is owed eleven READYs, all its socket holds; rank 0 aborts.
+    n = 13
+    with Ring(n, timeout_s=30.0) as ring:
+        for r in range(1, n - 1):
+            ring.pipes[r].send(("sum", np.ones(10), "direct"))
+        time.sleep(0.5)
+        ring.pipes[0].send(("abort", None, None))
+        time.sleep(0.2)
+        start = time.monotonic()
+        (late,) = ring.call("sum", [np.ones(10)] * n, "direct", ranks=[n - 1])
+        # (from rank 0, or from a rank that rank 0's ABORT failed and that aborted in turn)
+        assert isinstance(late, RingBroken) and "aborted the call" in str(late), late
+        assert time.monotonic() - start < 5.0  # not the 30 s it would wait for rank 0's data
+        assert ring.pipes[0].poll(10) and ring.pipes[0].recv() is None
+        for r in range(1, n - 1):  # (again from rank 0 or from one of the others it failed)
+            assert ring.pipes[r].poll(10) and "aborted the call" in str(ring.pipes[r].recv())
 
 
 @pytest.mark.parametrize("algorithm", ["ring", "direct", ["ring", "direct"]])

@@ -45,7 +45,9 @@ plans so puts n buffers' worth into the store, reduces n−1 and copies n−1 ou
 they differ in how that work is spread over ranks and in task count, not in its amount.
 
 The reference backend (`algorithm="gloo"`) runs torch.distributed's gloo all-reduce inside
-the same actors, on the same buffers, so a comparison is like for like.
+the same actors, on the same buffers, so a comparison is like for like. A rank imports torch
+only when it runs gloo or is given a tensor: importing it takes 1.3 s of CPU here, most of
+what starting a participant's process costs.
 
 Transports. All of the above is the object store's path (`transport="object_store"`). With
 `transport="shm"` each rank's buffer lives instead in a `ShmRing` (`distrl.shm_ring`):
@@ -74,16 +76,13 @@ from datetime import timedelta
 
 import numpy as np
 import ray
-import torch
-import torch.distributed as dist
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from .cluster import ACTOR_CPUS
+from .cluster import actor_cpus
 from .partition import chunk_bounds
 from .shm_ring import ShmRing
 
 OPS = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
-GLOO_OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 ALGORITHMS = ("naive", "tree", "ring", "gloo", "direct")
 TRANSPORTS = ("object_store", "shm")
 DTYPES = (np.float32, np.float64, np.int32, np.int64)
@@ -108,8 +107,8 @@ class Participant:
         self.ring: ShmRing | None = None
 
     def set_buffer(self, buffer) -> None:
-        self.as_torch = isinstance(buffer, torch.Tensor)
-        array = buffer.numpy() if self.as_torch else buffer
+        self.as_torch = not isinstance(buffer, (np.ndarray, np.generic))  # numpy's, or a torch tensor
+        array = buffer.numpy() if self.as_torch else np.asarray(buffer)
         # The argument arrives read-only from the object store; the rank owns a copy (in
         # its shared-memory ring, where it has one).
         self.shape = array.shape
@@ -120,13 +119,19 @@ class Participant:
             self.flat = np.array(array, copy=True).reshape(-1)
 
     def get_buffer(self):
-        out = self.flat.reshape(self.shape)
-        return torch.from_numpy(out) if self.as_torch else out
+        return self._as_given(self.flat.reshape(self.shape))
 
     def get_chunk(self):
         lo, hi = chunk_bounds(len(self.flat), self.size)[self.rank]
-        out = self.flat[lo:hi]
-        return torch.from_numpy(out) if self.as_torch else out
+        return self._as_given(self.flat[lo:hi])
+
+    def _as_given(self, array: np.ndarray):
+        """`array` as the kind of buffer this rank was given."""
+        if not self.as_torch:
+            return array
+        import torch  # (imported already: unpickling the tensor this rank was given did)
+
+        return torch.from_numpy(array)
 
     def ping(self) -> int:
         return self.rank
@@ -188,12 +193,18 @@ class Participant:
             return ray.util.get_node_ip_address(), s.getsockname()[1]
 
     def gloo_init(self, address: str, port: int, timeout_s: float) -> None:
+        import torch.distributed as dist
+
         dist.init_process_group("gloo", init_method=f"tcp://{address}:{port}", rank=self.rank,
                                 world_size=self.size, timeout=timedelta(seconds=timeout_s))
 
     def gloo_allreduce(self, op: str) -> None:
+        import torch
+        import torch.distributed as dist
+
         tensor = torch.from_numpy(self.flat)  # the same memory: gloo reduces the buffer in place
-        dist.all_reduce(tensor, op=GLOO_OPS[op])
+        ops = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
+        dist.all_reduce(tensor, op=ops[op])
         if op == "mean":
             tensor /= self.size
 
@@ -201,7 +212,7 @@ class Participant:
 class CollectiveGroup:
     """n participants, and the driver-side plans of each collective."""
 
-    def __init__(self, size: int, num_cpus_per_participant: float = ACTOR_CPUS,
+    def __init__(self, size: int, num_cpus_per_participant: float | None = None,
                  actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0,
                  start_timeout_s: float = 300.0, transport: str = "object_store"):
         """Returns once every participant's process is up: `timeout_s` then bounds each
@@ -212,6 +223,7 @@ class CollectiveGroup:
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
         per_rank = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * size
+        num_cpus_per_participant = actor_cpus() if num_cpus_per_participant is None else num_cpus_per_participant
         cls = ray.remote(num_cpus=num_cpus_per_participant)(Participant)
         self.size, self.timeout_s = size, timeout_s
         self.ranks = [cls.options(**per_rank[r]).remote(r, size) for r in range(size)]
@@ -280,8 +292,9 @@ class CollectiveGroup:
         if self.dtype not in DTYPES:
             raise TypeError(f"dtype {self.dtype} not supported; use one of {[np.dtype(d).name for d in DTYPES]}")
         self.length = int(np.prod(shapes.pop()))
-        if self.transport == "shm" and self.length * self.dtype.itemsize > self.ring_capacity:
-            self._open_rings(self.length * self.dtype.itemsize)
+        needed = max(self.length * self.dtype.itemsize, 1)  # empty buffers still need rings to meet in
+        if self.transport == "shm" and needed > self.ring_capacity:
+            self._open_rings(needed)
         self._wait([p.set_buffer.remote(b) for p, b in zip(self.ranks, buffers)], "set_buffers")
 
     def buffers(self) -> list:

@@ -38,7 +38,7 @@ import gymnasium as gym
 import numpy as np
 import ray
 
-from .cluster import ACTOR_CPUS
+from .cluster import actor_cpus
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ class ES:
     slicing its own table: the naive protocol, the same update."""
 
     def __init__(self, config: ESConfig, num_workers: int, vectors: bool = False,
-                 num_cpus_per_worker: float = ACTOR_CPUS):
+                 num_cpus_per_worker: float | None = None):
         self.config, self.vectors = config, vectors
         self.noise = make_noise(config)
         self.noise_ref = ray.put(self.noise)  # one copy in the store, mapped by every worker
@@ -226,6 +226,7 @@ class ES:
         self.policy = MLPPolicy(space.observation_space, space.action_space, config.hidden)
         self.theta = self.policy.initial(np.random.default_rng(config.seed))
         self.optimizer = Adam(self.policy.dim, config.lr)
+        num_cpus_per_worker = actor_cpus() if num_cpus_per_worker is None else num_cpus_per_worker
         worker = ray.remote(num_cpus=num_cpus_per_worker)(ESWorker)
         self.workers = [worker.remote(config, self.noise_ref, i) for i in range(num_workers)]
 
@@ -277,9 +278,9 @@ class ESTree(ES):
     the groups send their returns up, the root ranks them and sends each group its weights,
     and each group sends up one D-vector, its Σ w_i ε_i."""
 
-    def __init__(self, config: ESConfig, num_groups: int, group_size: int, num_cpus_per_worker: float = ACTOR_CPUS):
+    def __init__(self, config: ESConfig, num_groups: int, group_size: int, num_cpus_per_worker: float | None = None):
         super().__init__(config, num_groups * group_size, num_cpus_per_worker=num_cpus_per_worker)
-        sub_driver = ray.remote(num_cpus=num_cpus_per_worker)(ESSubDriver)
+        sub_driver = ray.remote(num_cpus=actor_cpus() if num_cpus_per_worker is None else num_cpus_per_worker)(ESSubDriver)
         self.groups = [sub_driver.remote(self.workers[g * group_size:(g + 1) * group_size], self.noise_ref)
                        for g in range(num_groups)]
 

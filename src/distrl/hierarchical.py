@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ray
 
-from .cluster import ACTOR_CPUS
+from .cluster import actor_cpus
 from .rollout_worker import EpisodeStats, RolloutWorker, WorkerConfig
 from .sample_batch import SampleBatch
 from .worker_set import Sampled
@@ -49,8 +49,9 @@ class HierarchicalWorkerSet:
     """A local worker and `num_groups` sub-drivers of `group_size` remote workers each."""
 
     def __init__(self, config: WorkerConfig, num_groups: int, group_size: int, loss=None,
-                 num_cpus_per_worker: float = ACTOR_CPUS):
+                 num_cpus_per_worker: float | None = None):
         self.local = RolloutWorker(config, 0, loss)
+        num_cpus_per_worker = actor_cpus() if num_cpus_per_worker is None else num_cpus_per_worker
         worker = ray.remote(num_cpus=num_cpus_per_worker)(RolloutWorker)
         sub_driver = ray.remote(num_cpus=num_cpus_per_worker)(SubDriver)
         self.workers = [worker.remote(config, i, loss) for i in range(1, num_groups * group_size + 1)]

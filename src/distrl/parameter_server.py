@@ -50,7 +50,7 @@ import ray
 import torch
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-from .cluster import ACTOR_CPUS
+from .cluster import actor_cpus
 from .partition import chunk_bounds
 
 
@@ -241,7 +241,7 @@ class ShardedServer:
 
     def __init__(self, params: np.ndarray, shards: int = 1, optimizer: Optimizer = Optimizer(),
                  max_staleness: int | None = None, checkpoint_dir: str | Path | None = None,
-                 checkpoint_every: int = 0, num_cpus: float = ACTOR_CPUS,
+                 checkpoint_every: int = 0, num_cpus: float | None = None,
                  actor_options: dict | Sequence[dict] | None = None, timeout_s: float = 60.0,
                  server_class: type = ParameterServer):
         """`server_class`: ParameterServer or a subclass (a different update rule; tests use
@@ -250,7 +250,7 @@ class ShardedServer:
         self.length, self.timeout_s = len(params), timeout_s
         self.bounds = chunk_bounds(self.length, shards)  # computed once
         self.options = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * shards
-        self.actor = ray.remote(num_cpus=num_cpus)(server_class)
+        self.actor = ray.remote(num_cpus=actor_cpus() if num_cpus is None else num_cpus)(server_class)
         self.prefixes = [str(Path(checkpoint_dir) / f"shard-{k}") if checkpoint_dir else None for k in range(shards)]
         self.settings = dict(optimizer=optimizer, max_staleness=max_staleness, checkpoint_every=checkpoint_every)
         self.servers = [

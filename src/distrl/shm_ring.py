@@ -92,6 +92,7 @@ from .partition import chunk_bounds
 OPS = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
 READY, DONE, ABORT, MAPPED = 1, 2, 3, 4
 PROBE_S = 0.05  # how often a waiting rank checks that the ranks it waits for are alive
+ABORT_RETRY_S = 5.0  # the longest `abort` keeps offering its ABORT to a rank whose queue is full
 MESSAGE = struct.Struct("<BHqq")  # kind, sender's rank, step number, the call's signature (first READY only)
 ALGORITHMS = ("ring", "direct")
 # At or below this many bytes a call takes the direct path (two waits) instead of the ring's
@@ -354,11 +355,28 @@ class ShmRing:
 
     def abort(self, reason: str) -> None:
         """Fail the call the other ranks are in, or their next one, at once: for a caller
-        that cannot join a call (its own data is wrong, say). This ring is then broken."""
+        that cannot join a call (its own data is wrong, say). This ring is then broken. A
+        rank whose queue is full gets its ABORT when it next reads, which it does as soon as
+        it waits: the ABORT is sent again until then, for up to ABORT_RETRY_S, which is as
+        long as this call can take; a rank that reads nothing for longer is left to fail by
+        its own timeout."""
         self.broken = reason
-        for r in range(self.size):
-            if r != self.rank:
+        message = MESSAGE.pack(ABORT, self.rank, 0, 0)
+        deadline = time.monotonic() + min(self.timeout_s, ABORT_RETRY_S)
+        pending = [r for r in range(self.size) if r != self.rank]
+        while True:
+            for r in list(pending):
                 try:
-                    self.sock.sendto(MESSAGE.pack(ABORT, self.rank, 0, 0), self.addresses[r])
+                    self.sock.sendto(message, self.addresses[r])
+                except BlockingIOError:
+                    continue  # its queue is full: again below
                 except OSError:
                     pass  # that rank is gone already
+                pending.remove(r)
+            if not pending or time.monotonic() >= deadline:
+                return
+            try:  # meanwhile empty our own queue, so that a rank sending to this one goes on
+                while True:
+                    self.sock.recv_into(self.message)  # (what it says no longer matters: broken)
+            except BlockingIOError:
+                time.sleep(0.001)

@@ -43,7 +43,7 @@ import numpy as np
 import ray
 from ray.exceptions import RayError
 
-from .cluster import ACTOR_CPUS
+from .cluster import actor_cpus
 from .parameter_server import Optimizer, ParameterServer
 from .shm_ring import READY, RingBroken, ShmRing
 
@@ -251,10 +251,10 @@ class ShmServer:
     through the object store."""
 
     def __init__(self, params: np.ndarray, workers: Sequence, optimizer: Optimizer = Optimizer(),
-                 max_staleness: int | None = None, num_cpus: float = ACTOR_CPUS, timeout_s: float = 60.0,
+                 max_staleness: int | None = None, num_cpus: float | None = None, timeout_s: float = 60.0,
                  actor_options: dict | None = None):
         self.workers, self.timeout_s, self.length = list(workers), timeout_s, len(params)
-        actor = ray.remote(num_cpus=num_cpus)(ShmParameterServer)
+        actor = ray.remote(num_cpus=actor_cpus() if num_cpus is None else num_cpus)(ShmParameterServer)
         self.server = actor.options(**(actor_options or {})).remote(params, optimizer=optimizer, max_staleness=max_staleness)
         try:
             nodes = set(ray.get([a.__ray_call__.remote(_node) for a in [self.server, *self.workers]], timeout=timeout_s))

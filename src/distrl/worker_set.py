@@ -30,7 +30,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
-from .cluster import ACTOR_CPUS
+from .cluster import actor_cpus
 from .rollout_worker import EpisodeStats, RolloutWorker, WorkerConfig
 from .sample_batch import SampleBatch
 
@@ -66,7 +66,7 @@ class WorkerSet:
         config: WorkerConfig,
         num_workers: int,
         loss=None,
-        num_cpus_per_worker: float = ACTOR_CPUS,
+        num_cpus_per_worker: float | None = None,
         on_replace: Callable[[int], None] | None = None,
         actor_options: dict | None = None,
         worker_class: type = RolloutWorker,
@@ -76,7 +76,8 @@ class WorkerSet:
         self.config, self.loss, self.timeout_s = config, loss, timeout_s
         self.local = RolloutWorker(config, 0, loss)
         # worker_class: RolloutWorker or a subclass that adds what an optimizer needs of it.
-        self.remote_class = ray.remote(num_cpus=num_cpus_per_worker, **(actor_options or {}))(worker_class)
+        num_cpus = actor_cpus() if num_cpus_per_worker is None else num_cpus_per_worker
+        self.remote_class = ray.remote(num_cpus=num_cpus, **(actor_options or {}))(worker_class)
         self.remotes = [self._start(i) for i in range(1, num_workers + 1)]
         self.on_replace = on_replace
         self.replaced: list[int] = []  # indexes of workers that died and were replaced

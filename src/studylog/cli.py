@@ -178,8 +178,10 @@ def serve(ctx: click.Context, engine: str, drafts: bool, future: bool, host: str
         serving.serve(project, engine=engine, drafts=drafts, host=host, port=port, echo=click.echo, future=future)
 
 
-def _labs(project: Project, names: tuple[str, ...]):
-    """The valid labs named (all when none are), or a clear error."""
+def _labs(project: Project, names: tuple[str, ...], profile: str | None = None):
+    """The valid labs named (all when none are), or a clear error. With `profile`, only labs
+    that declare it: a named lab that does not is an error (it would run its defaults under
+    that name), and when none is named, the labs that do."""
     result = check_project(project)
     lab_problems = [p for p in result.problems if p.path.parts[0] == "labs"]
     if lab_problems:
@@ -188,12 +190,22 @@ def _labs(project: Project, names: tuple[str, ...]):
     unknown = [n for n in names if n not in labs]
     if unknown:
         raise StudylogError(f"no lab named {', '.join(unknown)} (labs: {', '.join(sorted(labs)) or 'none'})")
-    return [labs[n] for n in names] if names else sorted(labs.values(), key=lambda lab: lab.name)
+    chosen = [labs[n] for n in names] if names else sorted(labs.values(), key=lambda lab: lab.name)
+    if profile is None:
+        return chosen
+    lacking = [lab for lab in chosen if profile not in lab.profiles]
+    if names and lacking:
+        raise StudylogError("; ".join(f"{lab.path.as_posix()}: no profile {profile!r} (it declares "
+                                      f"{', '.join(map(str, lab.profiles))})" for lab in lacking))
+    chosen = [lab for lab in chosen if profile in lab.profiles]
+    if not chosen and labs:
+        raise StudylogError(f"no lab declares a profile {profile!r}")
+    return chosen
 
 
 @main.command()
 @click.argument("labs", nargs=-1)
-@click.option("--profile", default=DEFAULT_PROFILE, show_default=True, help="Parameter profile: quick (tests, CI) or full (published).")
+@click.option("--profile", default=DEFAULT_PROFILE, show_default=True, help="Parameter profile: quick (tests, CI), full (published), or another the labs declare.")
 @click.option("--force", is_flag=True, help="Run even labs whose stored results are fresh.")
 @click.option("--env-changed", is_flag=True, help="Also run labs whose stored run used other package versions.")
 @click.option("-j", "--jobs", default=1, show_default=True, help="Labs to run at once.")
@@ -203,7 +215,7 @@ def run(ctx: click.Context, labs: tuple[str, ...], profile: str, force: bool, en
         cell_timeout: int) -> None:
     """Execute labs whose stored results are stale (all named labs with --force)."""
     project = _project(ctx)
-    chosen = _labs(project, labs)
+    chosen = _labs(project, labs, profile)
     with project_lock(project, "run"), report.live_progress() as progress:
         outcomes = run_labs(project, chosen, profile, force, jobs, cell_timeout, progress=progress, env_changed=env_changed)
     report.print_outcomes(outcomes)
@@ -220,7 +232,7 @@ def status(ctx: click.Context, labs: tuple[str, ...], profile: str) -> None:
     project = _project(ctx)
     click.echo(f"profile {profile}" + (f" (build publishes {PUBLISHED_PROFILE}: --profile {PUBLISHED_PROFILE})"
                                        if profile != PUBLISHED_PROFILE else ""))
-    for lab in _labs(project, labs):
+    for lab in _labs(project, labs, profile):
         reasons = stale_reasons(project, lab, profile)
         changed = environment_changes(project, lab, profile)
         env = f"; environment changed: {', '.join(changed)} (studylog run --env-changed)" if changed else ""

@@ -3,7 +3,8 @@
 Inside `studylog run`, each call appends one JSON line to the file named by the
 STUDYLOG_METRICS environment variable, which the runner stores with the executed notebook.
 In a plain Jupyter session the variable is unset and the figure is only kept in memory, so a
-learner can run a lab unchanged. This module imports nothing else of studylog, so a lab that
+learner can run a lab unchanged. `record_environment` reports, the same way, where the run
+ran beyond the machine studylog describes itself (a cluster the lab connected to). This module imports nothing else of studylog, so a lab that
 imports it depends on this file alone.
 """
 
@@ -13,7 +14,7 @@ import json
 import math
 import os
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 METRICS_ENV = "STUDYLOG_METRICS"
@@ -31,6 +32,7 @@ class Metric:
 
 
 recorded: list[Metric] = []
+environments: dict[str, dict] = {}
 
 
 def record(
@@ -53,10 +55,37 @@ def record(
         low_high = (low, high)
     metric = Metric(name, number, unit, description, low_high)
     recorded.append(metric)
+    _append(asdict(metric))
+
+
+def record_environment(name: str, facts: Mapping[str, object]) -> None:
+    """Record where this run ran, beyond the machine studylog describes by itself: a cluster
+    the lab connected to, say. `facts["summary"]` is the line the lab page shows under
+    `name`; `facts["nodes"]`, the number of machines (or nodes) in what the run ran on,
+    puts "cluster of N nodes" in the page's banner when above 1, so that a result measured
+    on a cluster is not read as one machine's. Everything else in `facts` is stored with
+    the run as given (JSON values only). A later call with the same name replaces the
+    earlier one."""
+    if not name.isidentifier():
+        raise ValueError(f"environment name {name!r} must be an identifier (letters, digits, _)")
+    summary, nodes = facts.get("summary"), facts.get("nodes", 1)
+    if not isinstance(summary, str) or not summary.strip():
+        raise ValueError(f"environment {name!r}: facts need a 'summary', the line the lab page shows")
+    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
+        raise ValueError(f"environment {name!r}: 'nodes' must be a whole number of at least 1, not {nodes!r}")
+    try:
+        line = json.dumps({"environment": name, "facts": dict(facts)}, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"environment {name!r}: facts must be JSON values ({error})") from None
+    environments[name] = json.loads(line)["facts"]
+    _append(json.loads(line))
+
+
+def _append(item: dict) -> None:
     target = os.environ.get(METRICS_ENV)
     if target:
         with open(target, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(metric)) + "\n")
+            handle.write(json.dumps(item) + "\n")
 
 
 def record_median(name: str, samples: Iterable[float], unit: str, description: str = "") -> None:

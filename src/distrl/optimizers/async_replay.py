@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import ray
 
-from ..cluster import ACTOR_CPUS
+from ..cluster import actor_cpus
 from ..q_learning import QLearner
 from ..replay import ReplayBuffer
 from ..replay_worker import ReplayWorker, ReplayWorkerConfig
@@ -58,9 +58,9 @@ class AsyncReplay(PolicyOptimizer):
         self.config, self.learner, epsilons = config, learner, apex_epsilons(num_workers)
         self.batch_size, self.learning_starts, self.push_every = batch_size, learning_starts, push_every
         self.updates_per_step, self.requests_per_shard, self.timeout_s = updates_per_step, requests_per_shard, timeout_s
-        worker_class = ray.remote(num_cpus=ACTOR_CPUS)(ReplayWorker)
+        worker_class = ray.remote(num_cpus=actor_cpus())(ReplayWorker)
         self.start_worker = lambda i: worker_class.remote(config, i, epsilons[i], self.learner.get_weights())
-        shard_class = ray.remote(num_cpus=ACTOR_CPUS)(buffer_class)
+        shard_class = ray.remote(num_cpus=actor_cpus())(buffer_class)
         self.start_shard = lambda j: shard_class.remote(**buffer_options, seed=config.seed + j)
         self.workers = [self.start_worker(i) for i in range(num_workers)]
         self.shards = [self.start_shard(j) for j in range(num_shards)]

@@ -45,6 +45,8 @@ class Execution:
     notebook: nbformat.NotebookNode
     duration_s: float
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where it ran, as the lab reported it (`record_environment`): {name: facts}
+    reported: dict[str, dict[str, Any]] = field(default_factory=dict)
     # What its processes read: {"data"|"module"|"listing": {path relative to the root: digest}}
     reads: dict[str, dict[str, str]] = field(default_factory=dict)
     error: dict[str, Any] | None = None
@@ -138,7 +140,8 @@ def execute(project: Project, lab: Lab, profile: str, cell_timeout_s: int = DEFA
                 loop.close()
             kernel_log.close()
         duration = time.perf_counter() - start
-        return Execution(status, notebook, duration, _metrics(metrics_file), read_record(reads_file), error)
+        metrics, reported = _reported(metrics_file)
+        return Execution(status, notebook, duration, metrics, reported, read_record(reads_file), error)
 
 
 def _kill_group(group: int | None) -> None:
@@ -159,19 +162,24 @@ def _error(notebook: nbformat.NotebookNode, cell: int | None, status: str, summa
     return {"status": status, "summary": summary, "cell": cell, "ename": type(err).__name__, "evalue": first_line, "traceback": []}
 
 
-def _metrics(path: Path) -> dict[str, dict[str, Any]]:
+def _reported(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The metrics and the environment facts the lab recorded, in the order it recorded them."""
     metrics: dict[str, dict[str, Any]] = {}
+    environment: dict[str, dict[str, Any]] = {}
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 item = json.loads(line)
             except ValueError:
+                continue  # a line cut short by a killed kernel
+            if "environment" in item:
+                environment[item["environment"]] = item["facts"]
                 continue
             metric = {"value": item["value"], "unit": item["unit"], "description": item.get("description", "")}
             if item.get("spread"):
                 metric["spread"] = list(item["spread"])
             metrics[item["name"]] = metric
-    return metrics
+    return metrics, environment
 
 
 def _tail(path: Path, lines: int) -> list[str]:

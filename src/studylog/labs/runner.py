@@ -112,7 +112,8 @@ def _run_one(project, lab, profile, reasons, environment, cell_timeout_s, tolera
         "duration_s": round(result.duration_s, 3),
         "inputs": key.as_record(),
         "metrics": result.metrics,
-        "environment": environment,
+        # where the lab says it ran (a cluster, say) beside what studylog saw of this machine
+        "environment": {**environment, "reported": result.reported} if result.reported else environment,
         "error": result.error,
     }
     moved = _moved(project, lab.name, profile, result.metrics, tolerance) if result.status == "ok" else ()

@@ -120,6 +120,8 @@ def append_history(folder: Path, record: dict[str, Any]) -> None:
     line = {k: record.get(k) for k in ("lab", "profile", "status", "started", "duration_s", "metrics")}
     line["commit"] = record.get("environment", {}).get("commit")
     line["machine"] = record.get("environment", {}).get("machine")
+    if record.get("environment", {}).get("reported"):
+        line["reported"] = {name: facts.get("summary") for name, facts in record["environment"]["reported"].items()}
     path = folder / HISTORY
     previous = path.read_text(encoding="utf-8") if path.exists() else ""
     write_atomic(path, previous + json.dumps(_ordered(line)) + "\n")

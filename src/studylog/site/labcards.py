@@ -1,8 +1,9 @@
 """Lab cards: a lab at a glance, as an mkdocs-material grid card, on the labs index and at the
 foot of each log entry that cites it.
 
-A card holds the lab's title (a link to its page), its one-line summary, its status and its
-first two recorded figures in words. The grid is the HTML that mkdocs-material's grid cards
+A card holds the lab's title (a link to its page), its one-line summary, its status (and
+the number of nodes, where its published run was made on several) and its first two
+recorded figures in words. The grid is the HTML that mkdocs-material's grid cards
 produce (`<div class="grid cards"><ul><li>`), which mkdocs-material and Zensical both style.
 It is raw HTML but for the title's link, which is Markdown (md_in_html's `markdown`
 attributes open the way to it): the engine resolves a Markdown link to the lab's page and
@@ -16,12 +17,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from studylog.site import metric_text
-from studylog.site.labpages import LABS_DIR, LabState, escape
+from studylog.site.labpages import LABS_DIR, MARKDOWN_SIGNIFICANT, LabState, escape, run_nodes
 
 HEADLINE_FIGURES = 2  # the first figures a lab records are its headline
-# What Markdown (links, emphasis, code) or math would read inside a line of text shown as written;
-# none of them is in what html.escape writes, so the two compose without escaping twice.
-MARKDOWN_SIGNIFICANT = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]$"})
 
 
 def status(state: LabState) -> str:
@@ -46,9 +44,16 @@ def card(state: LabState) -> str:
         "<hr>",
         f"<p>{escape(state.lab.summary)}</p>",
         f"<ul>{figures}</ul>" if figures else "",
-        f"<p><em>status: {status(state)}</em></p>",
+        f"<p><em>status: {status(state)}{where(state)}</em></p>",
     ]
     return "<li markdown>\n" + "\n".join(part for part in parts if part) + "\n</li>"
+
+
+def where(state: LabState) -> str:
+    """' · cluster of N nodes' for a published run made on several, so that its figures are
+    not read as one machine's; nothing otherwise, and nothing beside a failure."""
+    nodes = run_nodes(state.good) if state.good and not state.failure else 1
+    return f" · cluster of {nodes} nodes" if nodes > 1 else ""
 
 
 def grid(cards: list[str]) -> str:

@@ -175,7 +175,12 @@ def _banner(state: LabState) -> str:
     if state.good:
         r = state.good
         kind, head = "success", f"ok · profile {r['profile']} · run {_when(r['started'])} · {r['duration_s']:.1f} s"
+        nodes = run_nodes(r)
+        if nodes > 1:  # never to be read as one machine's result
+            head += f" · cluster of {nodes} nodes"
         lines.append(_environment(r.get("environment", {})))
+        lines += [shown_as_written(f"{name}: " + " ".join(facts["summary"].split()))
+                  for name, facts in r.get("environment", {}).get("reported", {}).items()]
     else:
         kind, head = "warning", "not run yet: no stored full-profile run"
     if state.failure:
@@ -191,6 +196,12 @@ def _banner(state: LabState) -> str:
             kind = "warning"
     text = "\n".join(f"    {line}\n" for line in lines)
     return f'!!! {kind} "{head}"\n\n{text}'
+
+
+def run_nodes(record: dict[str, Any]) -> int:
+    """How many machines (or nodes) a run ran on, as its lab reported them: 1 unless it said more."""
+    reported = record.get("environment", {}).get("reported", {})
+    return max((facts.get("nodes", 1) for facts in reported.values()), default=1)
 
 
 def _environment(env: dict[str, Any]) -> str:
@@ -320,3 +331,13 @@ def code_span(text: str) -> str:
 def escape(value: str) -> str:
     """HTML-escape a value for the engine's templates, which do not escape front matter."""
     return html.escape(value, quote=True)
+
+
+# What Markdown (links, emphasis, code) or math would read inside a line of text shown as written;
+# none of them is in what html.escape writes, so the two compose without escaping twice.
+MARKDOWN_SIGNIFICANT = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_[]$"})
+
+
+def shown_as_written(text: str) -> str:
+    """A line of a lab's own text placed in Markdown, to be shown exactly as written."""
+    return escape(text).translate(MARKDOWN_SIGNIFICANT)
