@@ -17,7 +17,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from studylog.site import metric_text
-from studylog.site.labpages import LABS_DIR, MARKDOWN_SIGNIFICANT, LabState, escape, run_nodes
+from studylog.site.labpages import LABS_DIR, LabState, escape, run_nodes, shown_as_written
 
 HEADLINE_FIGURES = 2  # the first figures a lab records are its headline
 
@@ -70,4 +70,4 @@ def markdown_text(value: str) -> str:
     """`value` as inline Markdown, not at a line's start, that renders as written: on one line,
     HTML-escaped once, and what Markdown or math would read (`[`, `*`, `` ` ``, `$`...) as
     character references."""
-    return escape(" ".join(value.split())).translate(MARKDOWN_SIGNIFICANT)
+    return shown_as_written(" ".join(value.split()))

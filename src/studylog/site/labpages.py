@@ -179,7 +179,7 @@ def _banner(state: LabState) -> str:
         if nodes > 1:  # never to be read as one machine's result
             head += f" · cluster of {nodes} nodes"
         lines.append(_environment(r.get("environment", {})))
-        lines += [shown_as_written(f"{name}: " + " ".join(facts["summary"].split()))
+        lines += [shown_as_written(" ".join(f"{name}: {facts['summary']}".split()))
                   for name, facts in r.get("environment", {}).get("reported", {}).items()]
     else:
         kind, head = "warning", "not run yet: no stored full-profile run"
