@@ -6,6 +6,12 @@ where gradients are computed and applied. So everything here is local and synchr
 `get_weights()` / `set_weights()` move θ as one flat float32 vector, so a parameter server
 or an all-reduce moves a single buffer, never one message per tensor.
 
+A policy computes on one torch device (`device`, or `to(device)` later): the CPU, where
+rollout workers act, or a GPU, where a central learner learns. What goes in and out of it
+(observations, actions, weights, a gradient a caller sends) is host memory whatever the
+device; `compute_unclipped_gradients` alone answers on the device, so gradients that are
+all-reduced there (NCCL) never come back to the host.
+
 The loss is pluggable (`Loss`): PPO's clipped surrogate and A2C's policy gradient both take
 the batch and the network's outputs and return a scalar plus statistics.
 """
@@ -65,7 +71,8 @@ def _init(layer: nn.Linear, gain: float) -> nn.Linear:
 class Policy:
     """An actor-critic policy for a Discrete or Box action space."""
 
-    def __init__(self, observation_space: gym.Space, action_space: gym.Space, loss: Loss, config: PolicyConfig = PolicyConfig()):
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, loss: Loss, config: PolicyConfig = PolicyConfig(),
+                 device: torch.device | str = "cpu"):
         assert isinstance(observation_space, gym.spaces.Box), "observations must be a Box"
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         assert self.discrete or isinstance(action_space, gym.spaces.Box), "actions must be Discrete or Box"
@@ -77,9 +84,30 @@ class Policy:
         # foreach: one fused update over all tensors instead of a Python loop per tensor.
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.lr, eps=1e-5, foreach=True)
         self.config, self.loss = config, loss
+        self.device = torch.device("cpu")
         self.sampler = torch.Generator().manual_seed(config.seed)
         self.sizes = [p.numel() for p in self.parameters]
         self._actor, self._critic = _linear_layers(self.model.actor), _linear_layers(self.model.critic)
+        self.to(device)
+
+    def to(self, device: torch.device | str) -> "Policy":
+        """Compute on `device` from now on: θ, the optimizer's moments and the action sampler
+        move there. The Parameter objects stay the same ones (the optimizer and the layer
+        lists hold them), only their data moves. The sampler starts afresh from the seed: a
+        generator's state does not carry over between device types."""
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        if device == self.device:
+            return self
+        moments = self.optimizer.state_dict()
+        with torch.no_grad():
+            for p in self.parameters:
+                p.data = p.data.to(device)
+        self.optimizer.load_state_dict(moments)  # puts each moment where its parameter now is
+        self.sampler = torch.Generator(device=device).manual_seed(self.config.seed)
+        self.device = device
+        return self
 
     def distribution(self, obs: torch.Tensor) -> tuple[Distribution, torch.Tensor]:
         """π(·|s) and V(s) for a batch of observations."""
@@ -99,7 +127,7 @@ class Policy:
     @torch.inference_mode()
     def compute_actions(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sample a ~ π(·|s) for each row; return actions, log π(a|s) and V(s)."""
-        x = torch.as_tensor(obs, dtype=torch.float32)
+        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         out, value = _forward(self._actor, x), _forward(self._critic, x).squeeze(-1)
         if self.discrete:
             logp_all = torch.log_softmax(out, -1)
@@ -110,36 +138,41 @@ class Policy:
             logp = logp_all.gather(-1, actions).squeeze(-1)
             actions = actions.squeeze(-1)
         else:
-            noise = torch.randn(out.shape, generator=self.sampler)
+            noise = torch.randn(out.shape, generator=self.sampler, device=self.device)
             actions = out + self.log_std.exp() * noise
             # log N(a; μ, σ) summed over dimensions, with a − μ = σ·noise.
             logp = (-0.5 * noise.square() - self.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
-        return actions.numpy(), logp.numpy(), value.numpy()
+        return actions.numpy(force=True), logp.numpy(force=True), value.numpy(force=True)
 
     @torch.inference_mode()
     def compute_values(self, obs: np.ndarray) -> np.ndarray:
         """V(s) for each row."""
-        return _forward(self._critic, torch.as_tensor(obs, dtype=torch.float32)).squeeze(-1).numpy()
+        x = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        return _forward(self._critic, x).squeeze(-1).numpy(force=True)
 
     def compute_gradients(self, batch: SampleBatch) -> tuple[np.ndarray, dict[str, float]]:
         """g = ∇θ L(θ; B), clipped to the max global norm, flattened into one float32 vector,
         and the loss statistics."""
         stats = self._backward(batch)
         nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm, foreach=True)
-        return self._flat_grad(), stats
+        return self._flat_grad().numpy(force=True), stats
 
-    def compute_unclipped_gradients(self, batch: SampleBatch) -> tuple[np.ndarray, dict[str, float]]:
-        """g = ∇θ L(θ; B) as the loss gives it, for a caller that combines gradients first and
-        clips the combination (DD-PPO clips the mean over ranks: `clip_gradients`)."""
+    def compute_unclipped_gradients(self, batch: SampleBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """g = ∇θ L(θ; B) as the loss gives it, as one flat tensor on the policy's device, for
+        a caller that combines gradients first and clips the combination (DD-PPO clips the
+        mean over ranks: `clip_gradients`). `.numpy(force=True)` brings it to the host (on the
+        CPU: a view, no copy)."""
         stats = self._backward(batch)
         return self._flat_grad(), stats
 
-    def clip_gradients(self, grads: np.ndarray) -> np.ndarray:
-        """g · min(1, c / (‖g‖₂ + 10⁻⁶)), c = max_grad_norm: torch's global-norm clip, on a flat g.
-        The norm is summed in float64 by numpy in a fixed order, so equal inputs on different
-        processes give bit-equal outputs."""
-        norm = float(np.sqrt(np.sum(np.square(grads, dtype=np.float64))))
-        return grads * np.float32(min(1.0, self.config.max_grad_norm / (norm + 1e-6)))
+    def clip_gradients(self, grads: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """g · min(1, c / (‖g‖₂ + 10⁻⁶)), c = max_grad_norm: torch's global-norm clip, on a flat g
+        (host memory or the device's), answered where g is. The norm is taken in float64 and
+        the factor stays a tensor (no host round trip on a GPU); equal inputs on processes
+        with the same device type give bit-equal outputs (tested)."""
+        grads = torch.as_tensor(grads)
+        norm = torch.linalg.vector_norm(grads, dtype=torch.float64)
+        return grads * (self.config.max_grad_norm / (norm + 1e-6)).clamp(max=1.0).float()
 
     def _backward(self, batch: SampleBatch) -> dict[str, float]:
         """Gradients of the loss into each parameter's .grad, unclipped."""
@@ -148,13 +181,14 @@ class Policy:
         loss.backward()
         return stats
 
-    def _flat_grad(self) -> np.ndarray:
-        return torch.cat([p.grad.reshape(-1) for p in self.parameters]).numpy()  # new memory: no copy needed
+    def _flat_grad(self) -> torch.Tensor:
+        return torch.cat([p.grad.reshape(-1) for p in self.parameters])  # new memory: no copy needed
 
-    def apply_gradients(self, grads: np.ndarray) -> None:
-        """One optimizer step with the given flat gradient (e.g. a mean over workers)."""
-        assert grads.shape == (sum(self.sizes),), f"expected {sum(self.sizes)} gradient entries, got {grads.shape}"
-        flat = torch.as_tensor(grads, dtype=torch.float32)
+    def apply_gradients(self, grads: np.ndarray | torch.Tensor) -> None:
+        """One optimizer step with the given flat gradient (e.g. a mean over workers), from
+        host memory or already on the device."""
+        assert tuple(grads.shape) == (sum(self.sizes),), f"expected {sum(self.sizes)} gradient entries, got {tuple(grads.shape)}"
+        flat = torch.as_tensor(grads, dtype=torch.float32, device=self.device)
         for p, g in zip(self.parameters, torch.split(flat, self.sizes)):
             p.grad = g.view_as(p).clone()
         self.optimizer.step()
@@ -186,12 +220,12 @@ class Policy:
     def get_weights(self) -> np.ndarray:
         """θ as one flat float32 vector (a copy: `torch.cat` writes new memory)."""
         with torch.no_grad():
-            return torch.cat([p.reshape(-1) for p in self.parameters]).numpy()
+            return torch.cat([p.reshape(-1) for p in self.parameters]).numpy(force=True)
 
     def set_weights(self, weights: np.ndarray) -> None:
         assert weights.shape == (sum(self.sizes),), f"expected {sum(self.sizes)} weights, got {weights.shape}"
         with torch.no_grad():
-            flat = torch.as_tensor(weights, dtype=torch.float32)
+            flat = torch.as_tensor(weights, dtype=torch.float32, device=self.device)
             for p, w in zip(self.parameters, torch.split(flat, self.sizes)):
                 p.copy_(w.view_as(p))
 

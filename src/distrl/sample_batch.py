@@ -63,6 +63,13 @@ class SampleBatch:
         for start in range(0, len(self), size):
             yield self.take(order[start : start + size])
 
+    def to(self, device) -> "SampleBatch":
+        """Every column as a torch tensor on `device` (a torch.device or its name), moved in
+        one copy per column, so a learner on a GPU shuffles and slices it there."""
+        import torch  # only learners that move batches need torch here
+
+        return SampleBatch({name: torch.as_tensor(col, device=device) for name, col in self.columns.items()})
+
     @staticmethod
     def concat(batches: list["SampleBatch"]) -> "SampleBatch":
         """Rows of every batch, in order; all batches must have the same columns."""
