@@ -680,8 +680,9 @@ for name in ("ppo", "ppo_no_overlap", "ppo_local", "ddppo", "ddppo_object_store"
 # ratios compare strategies and frameworks, not devices. Where the lab finds a GPU
 # (`cluster.learner_device()`), this cell times the central learner of `ppo` apart on both:
 # one PPO iteration, `SyncSamples.learn` on one 512-row batch (4 epochs of 4 minibatches of
-# 128 rows), the batch crossing to the device once and the weights back once, as in a
-# step. Without a GPU it times the CPU alone and says so.
+# 128 rows, each minibatch's loss statistics read back to the host), the batch crossing to
+# the device once and the weights back once, as in a step. The CPU's figure is one thread's,
+# as every learner in this lab has one. Without a GPU it times the CPU alone and says so.
 
 # %%
 learner_devices = ["cpu"] + (["cuda"] if cluster.learner_device() == "cuda" else [])
@@ -700,7 +701,7 @@ for device in learner_devices:
     learner.stop()
 for device, ms in learn_ms.items():
     name = "the CPU" if device == "cpu" else f"the GPU ({torch.cuda.get_device_name()})"
-    print(f"PPO iteration's 16 updates on {name}: median {statistics.median(ms):.1f} ms [{min(ms):.1f}–{max(ms):.1f}]")
+    print(f"PPO iteration's 16 updates on {name}{' (one thread)' if device == 'cpu' else ''}: median {statistics.median(ms):.1f} ms [{min(ms):.1f}–{max(ms):.1f}]")
 if len(learner_devices) == 1:
     print("no CUDA device here: the GPU's figure is not measured")
 
@@ -845,12 +846,12 @@ if "ddppo_object_store" in contenders:
                  "DD-PPO, all-reduce over shared memory / over the object store, median time (lower is better)")
 record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer module, counted by radon")
 record_median("ppo_learn_iteration_ms_cpu", learn_ms["cpu"], "ms",
-              "one PPO iteration's 16 minibatch updates (SyncSamples.learn, 512 rows) on the CPU, median of 10")
+              "one PPO iteration's 16 minibatch updates (SyncSamples.learn, 512 rows) on one CPU thread, median of 10")
 if "cuda" in learn_ms:
     record_median("ppo_learn_iteration_ms_gpu", learn_ms["cuda"], "ms",
                   f"the same on the GPU ({torch.cuda.get_device_name()}), median of 10")
     record("ppo_learn_gpu_vs_cpu", statistics.median(learn_ms["cpu"]) / statistics.median(learn_ms["cuda"]), "x",
-           "CPU time / GPU time of one PPO iteration's updates (above 1: the GPU is faster)")
+           "one CPU thread's time / the GPU's time for one PPO iteration's updates (above 1: the GPU is faster)")
 
 # %% [markdown]
 # ## What the numbers mean

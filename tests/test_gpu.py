@@ -60,6 +60,9 @@ def test_a_policy_moved_to_the_gpu_keeps_its_parameters_and_moments_and_computes
     cpu.learn_on_batch(batch)
     gpu.learn_on_batch(batch)
     np.testing.assert_allclose(gpu.get_weights(), cpu.get_weights(), rtol=1e-3, atol=1e-5)
+    # the same random stream acts on either device, and a GPU's state restores on the CPU
+    cpu.set_state(gpu.get_state())
+    np.testing.assert_array_equal(gpu.compute_actions(batch["obs"])[0], cpu.compute_actions(batch["obs"])[0])
 
 
 @one_gpu

@@ -120,5 +120,26 @@ def test_a_batch_moves_to_a_device_as_tensors_with_its_values():
     for name, column in batch.columns.items():
         assert isinstance(moved[name], torch.Tensor)
         np.testing.assert_array_equal(moved[name].numpy(), column)
-    # the loss reads either form alike
+    # the loss reads either form alike, and minibatches take the same rows
     assert policy.loss(policy, moved)[1] == policy.loss(policy, batch)[1]
+    pairs = zip(batch.minibatches(10, np.random.default_rng(3)), moved.minibatches(10, np.random.default_rng(3)), strict=True)
+    for numpy_rows, tensor_rows in pairs:
+        np.testing.assert_array_equal(tensor_rows["obs"].numpy(), numpy_rows["obs"])
+
+
+def test_state_is_host_memory_and_restores_the_next_update():
+    policy, twin = make(), make(seed=5)
+    batch = batch_for(policy)
+    policy.learn_on_batch(batch)
+    state = policy.get_state()
+    assert all(v.device.type == "cpu" for moment in state["optimizer"]["state"].values()
+               for v in moment.values() if torch.is_tensor(v))
+    policy.learn_on_batch(batch)
+    taken = state["optimizer"]["state"][0]["exp_avg"].clone()
+    # copies both ways: the live moments moved on, the state taken before did not, and
+    # neither does it when another policy restores it and learns
+    assert not torch.equal(taken, policy.optimizer.state[policy.parameters[0]]["exp_avg"])
+    twin.set_state(state)
+    twin.learn_on_batch(batch)
+    np.testing.assert_array_equal(twin.get_weights(), policy.get_weights())
+    assert torch.equal(state["optimizer"]["state"][0]["exp_avg"], taken)

@@ -10,7 +10,7 @@ given a share of its own (`num_cpus_per_worker=...`) uses that instead. `describ
 which default a run had, for its record.
 
 A central learner (the driver's) computes on `learner_device()`: the first GPU this process
-sees, else the CPU. Ray's actors see a GPU only where they ask for one (`num_gpus`).
+sees, else the CPU. An actor is assigned a GPU only where it asks for one (`num_gpus`).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ argument is the reference to what another participant sent. The driver blocks on
 the steps, but it takes part in each: Ray's caller holds a task until its arguments exist
 and then sends it to its actor, so every step costs a round through the driver, and a
 plan's fixed cost grows with the number of tasks the driver submits (naive and tree
-2n−1, ring n(n+1), gloo n). What a participant sends is the array its task returns. Ray
+2n−1, ring n(n+1), gloo and nccl n). What a participant sends is the array its task returns. Ray
 writes a returned array of 100 KiB or more into the shared-memory object store, and the
 driver handles only its reference, so those bytes go from rank to rank; a smaller one Ray
 inlines into the task's reply, which goes to the driver (the caller) and from there into
@@ -50,9 +50,11 @@ same buffers, so a comparison is like for like: `algorithm="gloo"` on the host b
 are part of what it costs; a caller whose data already lives on the GPU calls
 `Participant.dist_allreduce` on the tensor itself). Every rank joins one process group whose
 backend follows the tensor: gloo for host memory, NCCL for a GPU's, where every rank has a
-GPU of its own (Ray shows an actor the GPUs it asked for with `num_gpus`). A rank imports
-torch only when it runs these or is given a tensor: importing it takes 1.3 s of CPU here,
-most of what starting a participant's process costs.
+GPU of its own: one Ray assigned it (`num_gpus` in the actor's options; Ray 2.60 leaves all
+of a node's GPUs visible to an actor that asks for none, so a rank goes by
+`ray.get_gpu_ids()`, not by what torch sees). A rank imports torch only when it runs these
+or is given a tensor: importing it takes 1.3 s of CPU here, most of what starting a
+participant's process costs.
 
 Transports. All of the above is the object store's path (`transport="object_store"`). With
 `transport="shm"` each rank's buffer lives instead in a `ShmRing` (`distrl.shm_ring`):
@@ -113,7 +115,7 @@ class Participant:
 
     def set_buffer(self, buffer) -> None:
         self.as_torch = not isinstance(buffer, (np.ndarray, np.generic))  # numpy's, or a torch tensor
-        array = buffer.numpy() if self.as_torch else np.asarray(buffer)
+        array = buffer.numpy(force=True) if self.as_torch else np.asarray(buffer)
         # The argument arrives read-only from the object store; the rank owns a copy (in
         # its shared-memory ring, where it has one).
         self.shape = array.shape
@@ -198,23 +200,22 @@ class Participant:
             return ray.util.get_node_ip_address(), s.getsockname()[1]
 
     def gpus(self) -> int:
-        """The GPUs this rank's process sees (Ray's `num_gpus` decides which)."""
-        import torch
-
-        return torch.cuda.device_count()
+        """The GPUs Ray assigned this rank (with `num_gpus`)."""
+        return len(ray.get_gpu_ids())
 
     def dist_init(self, address: str, port: int, timeout_s: float) -> None:
         """Join the torch.distributed group: gloo for host tensors, and NCCL for GPU tensors
-        where this rank sees a GPU (all ranks must agree: the group checks before). A group
-        this rank joined before (with a peer since replaced) is left first."""
+        where Ray assigned this rank a GPU (NCCL needs it on every rank: `start_dist` checks,
+        and so does an optimizer that puts its ranks on GPUs). A group this rank joined
+        before (with a peer since replaced) is left first."""
         import torch
         import torch.distributed as dist
 
         if dist.is_initialized():
             dist.destroy_process_group()
         backend = "gloo"
-        if torch.cuda.is_available():
-            torch.cuda.set_device(0)  # the first of the GPUs Ray gave this actor
+        if self.gpus():
+            torch.cuda.set_device(0)  # Ray makes the GPUs it assigned the first ones visible
             backend = "cpu:gloo,cuda:nccl"
         dist.init_process_group(backend, init_method=f"tcp://{address}:{port}", rank=self.rank,
                                 world_size=self.size, timeout=timedelta(seconds=timeout_s))
@@ -254,7 +255,7 @@ class CollectiveGroup:
         cls = ray.remote(num_cpus=num_cpus_per_participant)(Participant)
         self.size, self.timeout_s = size, timeout_s
         self.ranks = [cls.options(**per_rank[r]).remote(r, size) for r in range(size)]
-        self.length, self.dtype, self.dist_ready = 0, np.dtype(np.float32), False
+        self.length, self.dtype, self.dist_ready, self.gpus_checked = 0, np.dtype(np.float32), False, False
         started = {p.__ray_ready__.remote(): r for r, p in enumerate(self.ranks)}
         _, waiting = ray.wait(list(started), num_returns=size, timeout=start_timeout_s)
         if waiting:
@@ -277,7 +278,7 @@ class CollectiveGroup:
         buffer of `length` entries that the actor fills itself."""
         group = cls.__new__(cls)
         group.size, group.timeout_s, group.ranks = len(participants), timeout_s, list(participants)
-        group.length, group.dtype, group.dist_ready = length, np.dtype(dtype), False
+        group.length, group.dtype, group.dist_ready, group.gpus_checked = length, np.dtype(dtype), False, False
         group._choose_transport(transport)
         if group.transport == "shm":
             group._open_rings(length * group.dtype.itemsize)
@@ -424,11 +425,12 @@ class CollectiveGroup:
     def start_dist(self, gpus: bool = False) -> None:
         """Every rank joins one torch.distributed group (once); with `gpus`, first check
         that every rank sees a GPU, which NCCL needs."""
-        if gpus:
-            seen = self._wait([p.gpus.remote() for p in self.ranks], "gpus")
-            if not all(seen):
-                raise ValueError(f"NCCL needs a GPU on every rank; ranks {[r for r, g in enumerate(seen) if not g]} "
-                                 f"see none (give the participants num_gpus in actor_options)")
+        if gpus and not self.gpus_checked:
+            assigned = self._wait([p.gpus.remote() for p in self.ranks], "gpus")
+            if not all(assigned):
+                raise ValueError(f"NCCL needs a GPU on every rank; ranks {[r for r, g in enumerate(assigned) if not g]} "
+                                 f"have none (give the participants num_gpus in actor_options)")
+            self.gpus_checked = True
         if not self.dist_ready:
             address, port = ray.get(self.ranks[0].dist_address.remote(), timeout=self.timeout_s)
             self._wait([p.dist_init.remote(address, port, self.timeout_s) for p in self.ranks], "torch.distributed init")

@@ -7,10 +7,12 @@ where gradients are computed and applied. So everything here is local and synchr
 or an all-reduce moves a single buffer, never one message per tensor.
 
 A policy computes on one torch device (`device`, or `to(device)` later): the CPU, where
-rollout workers act, or a GPU, where a central learner learns. What goes in and out of it
-(observations, actions, weights, a gradient a caller sends) is host memory whatever the
-device; `compute_unclipped_gradients` alone answers on the device, so gradients that are
-all-reduced there (NCCL) never come back to the host.
+rollout workers act, or a GPU, where a central learner learns. Observations, actions,
+weights and state (`get_state`) are host memory whatever the device, so a checkpoint taken
+on a GPU restores on a CPU; the unclipped gradient, its clip and the gradient applied may
+stay on the device, so gradients all-reduced there (NCCL) never come back to the host. The
+action sampler's random stream is drawn on the CPU on every device: a policy acts alike
+wherever it computes.
 
 The loss is pluggable (`Loss`): PPO's clipped surrogate and A2C's policy gradient both take
 the batch and the network's outputs and return a scalar plus statistics.
@@ -31,6 +33,7 @@ from torch.distributions import Categorical, Distribution, Normal
 
 from .sample_batch import SampleBatch
 
+_HOST = torch.device("cpu")  # where the action sampler draws, whatever the policy's device
 Loss = Callable[["Policy", SampleBatch], tuple[torch.Tensor, dict[str, float]]]
 
 
@@ -91,10 +94,9 @@ class Policy:
         self.to(device)
 
     def to(self, device: torch.device | str) -> "Policy":
-        """Compute on `device` from now on: θ, the optimizer's moments and the action sampler
-        move there. The Parameter objects stay the same ones (the optimizer and the layer
-        lists hold them), only their data moves. The sampler starts afresh from the seed: a
-        generator's state does not carry over between device types."""
+        """Compute on `device` from now on: θ, its gradients and the optimizer's moments move
+        there. The Parameter objects stay the same ones (the optimizer and the layer lists
+        hold them), only their data moves."""
         device = torch.device(device)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
@@ -104,8 +106,9 @@ class Policy:
         with torch.no_grad():
             for p in self.parameters:
                 p.data = p.data.to(device)
+                if p.grad is not None:
+                    p.grad = p.grad.to(device)
         self.optimizer.load_state_dict(moments)  # puts each moment where its parameter now is
-        self.sampler = torch.Generator(device=device).manual_seed(self.config.seed)
         self.device = device
         return self
 
@@ -133,12 +136,13 @@ class Policy:
             logp_all = torch.log_softmax(out, -1)
             # Gumbel-max: argmax(log π + G), G = −log E with E ~ Exp(1), is a draw from π
             # (a third of torch.multinomial's time at one row).
-            gumbel = torch.empty_like(logp_all).exponential_(generator=self.sampler).log_().neg_()
+            gumbel = torch.empty_like(logp_all, device=_HOST).exponential_(generator=self.sampler).log_().neg_()
+            gumbel = gumbel.to(self.device)  # (no copy on the CPU)
             actions = (logp_all + gumbel).argmax(-1, keepdim=True)
             logp = logp_all.gather(-1, actions).squeeze(-1)
             actions = actions.squeeze(-1)
         else:
-            noise = torch.randn(out.shape, generator=self.sampler, device=self.device)
+            noise = torch.randn(out.shape, generator=self.sampler).to(self.device)  # (no copy on the CPU)
             actions = out + self.log_std.exp() * noise
             # log N(a; μ, σ) summed over dimensions, with a − μ = σ·noise.
             logp = (-0.5 * noise.square() - self.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
@@ -166,11 +170,15 @@ class Policy:
         return self._flat_grad(), stats
 
     def clip_gradients(self, grads: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """g · min(1, c / (‖g‖₂ + 10⁻⁶)), c = max_grad_norm: torch's global-norm clip, on a flat g
-        (host memory or the device's), answered where g is. The norm is taken in float64 and
-        the factor stays a tensor (no host round trip on a GPU); equal inputs on processes
-        with the same device type give bit-equal outputs (tested)."""
+        """g · min(1, c / (‖g‖₂ + 10⁻⁶)), c = max_grad_norm: torch's global-norm clip, on a flat g,
+        answered where g is. In host memory the norm is summed in float64 by numpy in a fixed
+        order, so equal inputs on different processes give bit-equal outputs whatever their
+        thread counts (tested); on a GPU it is one float64 reduction on the device, with no
+        round trip to the host, alike on ranks with the same GPU model."""
         grads = torch.as_tensor(grads)
+        if grads.device.type == "cpu":
+            norm = float(np.sqrt(np.sum(np.square(grads.numpy(), dtype=np.float64))))
+            return grads * np.float32(min(1.0, self.config.max_grad_norm / (norm + 1e-6)))
         norm = torch.linalg.vector_norm(grads, dtype=torch.float64)
         return grads * (self.config.max_grad_norm / (norm + 1e-6)).clamp(max=1.0).float()
 
@@ -208,13 +216,19 @@ class Policy:
     def get_state(self) -> dict:
         """Everything the next update and the next action depend on: θ, the optimizer's
         moments and step counts, and the action sampler's random state."""
-        # A deep copy: state_dict() hands out the optimizer's live moment tensors.
-        return {"weights": self.get_weights(), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-                "sampler": self.sampler.get_state()}
+        moments = self.optimizer.state_dict()
+        # Copies in host memory: state_dict() hands out the optimizer's live moment tensors,
+        # on the policy's device (`set_state` puts them back wherever the parameters are).
+        on_host = {"state": {i: {name: value.to("cpu", copy=True) if torch.is_tensor(value) else value
+                                 for name, value in moment.items()} for i, moment in moments["state"].items()},
+                   "param_groups": copy.deepcopy(moments["param_groups"])}
+        return {"weights": self.get_weights(), "optimizer": on_host, "sampler": self.sampler.get_state()}
 
     def set_state(self, state: dict) -> None:
         self.set_weights(state["weights"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        # A copy: load_state_dict keeps tensors already where the parameters are, and the
+        # steps that follow update them in place, which would change the caller's state.
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         self.sampler.set_state(state["sampler"])
 
     def get_weights(self) -> np.ndarray:

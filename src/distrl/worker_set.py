@@ -97,7 +97,7 @@ class WorkerSet:
     def sync_sample(self, num_workers: int | None = None) -> list[Sampled]:
         """One batch from every remote worker, or from the first `num_workers` of them (the
         local one when there are none)."""
-        if not self.remotes:
+        if not self.remotes and num_workers is None:
             batch, episodes = self.local.sample_with_episodes()
             return [Sampled(0, batch, episodes)]
         return self.collect(self.request_samples(num_workers))

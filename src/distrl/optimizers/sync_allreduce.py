@@ -16,13 +16,19 @@ minibatches in one task, and the ranks meet only in their all-reduces. With
 `transport="dist"` the ranks do the same through torch.distributed, as DD-PPO's own code
 and RLlib's do: gloo between CPU ranks, on any number of nodes, and NCCL where the ranks
 learn on GPUs (`device="cuda"`: each rank asks Ray for one GPU, and its gradient is
-averaged and applied without leaving it).
+averaged and applied without leaving it; the ranks then act on their GPUs too).
+
+A rank that dies is replaced, and every rank goes back to a survivor's round start. Over
+gloo, shared memory and the object store the survivors' collectives fail or time out and
+they rejoin (tested); over NCCL a survivor's hung collective is NCCL's watchdog's to end,
+which by default ends the process, so there a lost rank can take the others with it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import ray
+import torch
 from ray.exceptions import RayError
 
 from ..collective import CollectiveGroup, Participant
@@ -102,9 +108,10 @@ class SyncAllReduce(PolicyOptimizer):
         assert minibatch_size % num_workers == 0, "each worker takes an equal share of every minibatch"
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
-        if device != "cpu" and transport != "dist":
+        on_gpus = torch.device(device).type == "cuda"
+        if on_gpus and transport != "dist":
             raise ValueError(f"ranks learning on {device} all-reduce through torch.distributed: use transport='dist'")
-        if device == "cuda":  # one GPU for each rank: NCCL does not share one between ranks
+        if on_gpus:  # one GPU for each rank: NCCL does not share one between ranks
             worker_set_options["actor_options"] = {"num_gpus": 1, **(worker_set_options.get("actor_options") or {})}
         self.workers = WorkerSet(config, num_workers, loss, worker_class=AllReduceWorker, **worker_set_options)
         self.epochs, self.minibatch_size = epochs, minibatch_size // num_workers  # per worker: same global minibatch
@@ -120,7 +127,7 @@ class SyncAllReduce(PolicyOptimizer):
         options = dict(length=len(self.workers.local.get_weights()), timeout_s=self.workers.timeout_s or 60.0)
         if self.transport == "dist":  # the group plans nothing: it only starts torch.distributed on the ranks
             self.group = CollectiveGroup.of(ranks, **options)
-            self.group.start_dist(gpus=self.device == "cuda")
+            self.group.start_dist(gpus=torch.device(self.device).type == "cuda")
         else:
             self.group = CollectiveGroup.of(ranks, transport=self.transport, **options)
 

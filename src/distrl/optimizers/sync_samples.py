@@ -17,6 +17,7 @@ batch, so the loss stays correct, and the clip bounds how far one step moves fro
 
 The driver's policy learns on `device` (a GPU, say, where the workers act on CPUs): each
 step's batch crosses to it once, and the weights come back to the host once to be broadcast.
+(With no remote workers the driver's own worker samples, and acts on that device too.)
 """
 
 from __future__ import annotations
