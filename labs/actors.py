@@ -14,6 +14,45 @@
 #   studylog:
 #     code-fold: true
 #     profiles:
+#       cluster:
+#         broadcast_sizes:
+#         - 10000
+#         - 100000
+#         - 1000000
+#         - 10000000
+#         fit_fragments:
+#         - 10
+#         - 30
+#         - 100
+#         - 300
+#         - 1000
+#         fragment: 500
+#         group_size: 8
+#         heavy_hidden: 512
+#         slow_step_ms: 1.0
+#         weight_sync_params: 10000000
+#         num_groups: 4
+#         repeats: 11
+#         step_delay_ms: 2.0
+#         straggler_counts:
+#         - 2
+#         - 4
+#         - 16
+#         straggler_factors:
+#         - 1
+#         - 2
+#         - 4
+#         straggler_fragment: 20
+#         straggler_window: 4
+#         whole_cpus: true
+#         worker_counts:
+#         - 1
+#         - 2
+#         - 4
+#         - 8
+#         - 16
+#         - 32
+#         - 64
 #       full:
 #         broadcast_sizes:
 #         - 10000
@@ -133,11 +172,13 @@ straggler_window = 4  # a timed turn lasts about this many of the straggler's ca
 num_groups = 2  # sub-drivers in the hierarchical set
 group_size = 2  # evaluators under each sub-driver
 broadcast_sizes = [10_000, 100_000, 1_000_000, 10_000_000]  # model sizes (parameters) for the broadcast
+whole_cpus = False  # refuse to run unless every evaluator of the largest set gets a CPU of its own (a cluster's sweep)
 heavy_hidden = 512  # hidden width of the "heavy" policy, where inference dominates (0: skip it)
 slow_step_ms = 1.0  # the time a slow environment adds to every step, for TorchRL against distrl (0: skip it)
 weight_sync_params = 10_000_000  # parameters each framework moves per weight sync, in the table across frameworks (0: skip it)
 
 # %%
+import functools
 import itertools
 import os
 import time
@@ -155,8 +196,15 @@ from distrl.slow_env import StepDelay, set_step_delay
 from distrl.worker_set import WorkerSet
 from studylog import record, record_environment, record_median
 
-cluster.init()
+# The most evaluators the lab holds at once: its largest set (each smaller one is that
+# set's first n), and never fewer than every lab's default, so on this machine the share is
+# the one the other labs have.
+cluster.init(actors=max(cluster.DEFAULT_ACTORS, max(worker_counts)))
 record_environment("ray", cluster.describe())  # where the actors ran: this machine or a cluster
+if whole_cpus and cluster.actor_cpus() < 1:
+    raise RuntimeError(f"this profile measures evaluators on cores of their own, but this Ray has fewer CPUs than the "
+                       f"{max(worker_counts)} evaluators it holds ({cluster.describe()['summary']}): run it against a "
+                       f"cluster with RAY_ADDRESS set")
 CORES = os.cpu_count()
 LIGHT = WorkerConfig(num_envs=1, fragment_length=fragment, policy=PolicyConfig(hidden=(64, 64)))
 HEAVY = replace(LIGHT, policy=PolicyConfig(hidden=(heavy_hidden, heavy_hidden) if heavy_hidden else ()))
@@ -213,15 +261,14 @@ def quartiles(values):
 # the ones measured next.
 
 # %% code-fold=false
-# SPREAD: on a cluster, a set's evaluators go to different nodes where they can (on one node
-# it changes nothing).
-light_sets = {n: WorkerSet(LIGHT, num_workers=n, num_cpus_per_worker=cluster.actor_cpus(),
-                           actor_options={"scheduling_strategy": "SPREAD"}) for n in worker_counts}
-for workers in light_sets.values():
-    for s in workers.sync_sample():
-        assert len(s.batch) == fragment, len(s.batch)
-        assert s.episodes.returns == tuple(float(n) for n in s.episodes.lengths)
-        assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
+# One set of the largest size; "n evaluators" are its first n. SPREAD: on a cluster, the
+# evaluators go to different nodes where they can (on one node it changes nothing).
+light_set = WorkerSet(LIGHT, num_workers=max(worker_counts), num_cpus_per_worker=cluster.actor_cpus(),
+                      actor_options={"scheduling_strategy": "SPREAD"})
+for s in light_set.sync_sample():
+    assert len(s.batch) == fragment, len(s.batch)
+    assert s.episodes.returns == tuple(float(n) for n in s.episodes.lengths)
+    assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
 print("exact batch sizes and consistent episode counts: ok")
 
 
@@ -229,8 +276,8 @@ def node_of(worker) -> str:
     return ray.get(worker.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id()))
 
 
-# Where the evaluators run: one node here; on a cluster, as many as the sets spread over.
-evaluator_nodes = {node_of(w) for workers in light_sets.values() for w in workers.remotes}
+# Where the evaluators run: one node here; on a cluster, as many as the set spreads over.
+evaluator_nodes = {node_of(w) for w in light_set.remotes}
 print(f"the evaluators run on {len(evaluator_nodes)} node(s)")
 
 # %% [markdown]
@@ -240,9 +287,15 @@ print(f"the evaluators run on {len(evaluator_nodes)} node(s)")
 # cluster with a CPU for each of the actors the lab holds at once, one whole CPU; here, with
 # two cores for up to eight actors, a quarter, so the scheduler places all of them even when
 # there are more evaluators than cores, and the operating system shares the cores between
-# them (the banner's `ray` line says which default the run had). "One process, no Ray" is the same
-# RolloutWorker called in the lab's own process (a WorkerSet's local evaluator): the cost of
-# sampling without any actor. All of them are timed in turns, one call each per round.
+# them (the banner's `ray` line says which default the run had). The lab holds one set of
+# the largest size; "n evaluators" are its first n, asked together while the others idle.
+# "One process, no Ray" is the same RolloutWorker called in the lab's own process (the
+# set's local evaluator): the cost of sampling without any actor. All of them are timed in
+# turns, one call each per round.
+#
+# The `cluster` profile sweeps 1 to 64 evaluators, and refuses to run unless each of the 64
+# gets a CPU of its own: on fewer cores it would measure the cores being shared, which is
+# what this machine's sweep past 2 evaluators shows already.
 #
 # To separate the per-call cost from the per-step cost, the light policy is measured at
 # several batch sizes $B$: the same evaluators are told a new fragment length between
@@ -262,15 +315,13 @@ fragments = sorted(set(fit_fragments) | {fragment})
 sweep = {}  # (policy, B) -> {n: Timed}; n = 0 is the one process without Ray
 configs = {"CartPole, 64x64 MLP": LIGHT} | ({f"CartPole, {heavy_hidden}x{heavy_hidden} MLP": HEAVY} if heavy_hidden else {})
 for name, config in configs.items():
-    sets = light_sets if config is LIGHT else {n: WorkerSet(config, num_workers=n, num_cpus_per_worker=cluster.actor_cpus())
-                                                for n in worker_counts}
-    local = sets[worker_counts[0]].local
+    workers = light_set if config is LIGHT else WorkerSet(config, num_workers=max(worker_counts),
+                                                          num_cpus_per_worker=cluster.actor_cpus())
     for B in fragments if config is LIGHT else [fragment]:
-        for workers in sets.values():
-            set_fragment(workers, B)
-        sweep[name, B] = side_by_side({0: (local.sample, B)} | {n: (s.sync_sample, n * B) for n, s in sets.items()})
-    for workers in sets.values():
-        workers.stop()
+        set_fragment(workers, B)
+        sweep[name, B] = side_by_side({0: (workers.local.sample, B)} |
+                                      {n: (functools.partial(workers.sync_sample, n), n * B) for n in worker_counts})
+    workers.stop()
 
 for name in configs:
     rates = sweep[name, fragment]
@@ -516,8 +567,6 @@ def rllib_sample():
 # TorchRL's collectors leave to the loss: the network work per step favours TorchRL.
 
 # %%
-import functools
-
 import gymnasium as gym
 import torch
 import torchrl

@@ -170,7 +170,9 @@ loc_max = max(counts[name].loc for name in list(modules)[:4])
 # - On-policy ($\pi = \mu$), V-trace's correction $v_s - V(s_s)$ must be exactly GAE($\lambda$):
 #   IMPALA's targets reduce to PPO's when nothing is stale.
 # - After a decentralized step, the two evaluators' weight copies must be identical, bit for
-#   bit: they started equal and applied the same all-reduced gradients.
+#   bit: they started equal and applied the same all-reduced gradients. Checked over each
+#   transport DD-PPO has: shared memory, the object store, and torch.distributed (gloo
+#   between CPU ranks; NCCL too, where the lab finds two GPUs and gives each rank one).
 
 # %% code-fold=false
 batch = RolloutWorker(WorkerConfig(num_envs=4, fragment_length=64, seed=5)).sample()
@@ -181,12 +183,16 @@ advantages = gae(time_major["rewards"], time_major["values"], time_major["next_v
                  time_major["terminateds"].astype(float), time_major["truncateds"].astype(float), 0.99, 0.95)
 vtrace_gap = float(np.abs((vs - time_major["values"]) - advantages).max())
 copies_equal = {}
-for transport in ("shm", "object_store"):
-    ddppo = SyncAllReduce(WorkerConfig(num_envs=2, fragment_length=128), 2, ppo_loss(clip_value=0.2), transport=transport)
+ddppo_paths = [("shm", "cpu"), ("object_store", "cpu"), ("dist", "cpu")]
+if torch.cuda.device_count() >= 2 and ray.cluster_resources().get("GPU", 0) >= 2:
+    ddppo_paths.append(("dist", "cuda"))  # NCCL
+for transport, device in ddppo_paths:
+    ddppo = SyncAllReduce(WorkerConfig(num_envs=2, fragment_length=128), 2, ppo_loss(clip_value=0.2),
+                          transport=transport, device=device)
     ddppo.step()
     copies = ray.get([w.get_weights.remote() for w in ddppo.workers.remotes])
     ddppo.stop()
-    copies_equal[transport] = bool(np.array_equal(*copies))
+    copies_equal[transport if device == "cpu" else f"{transport} ({device})"] = bool(np.array_equal(*copies))
 print(f"on-policy V-trace vs GAE: max gap {vtrace_gap:.1e}; DD-PPO copies equal: {copies_equal}")
 assert vtrace_gap < 1e-4 and all(copies_equal.values())
 
@@ -668,6 +674,38 @@ for name in ("ppo", "ppo_no_overlap", "ppo_local", "ddppo", "ddppo_object_store"
         print(f"{name}: {statistics.median(ms):.2f} ms [{min(ms):.2f}–{max(ms):.2f}] of learning per minibatch update")
 
 # %% [markdown]
+# ## The learner on a GPU
+#
+# The race runs every learner on the CPU, as the references here run theirs, so its
+# ratios compare strategies and frameworks, not devices. Where the lab finds a GPU
+# (`cluster.learner_device()`), this cell times the central learner of `ppo` apart on both:
+# one PPO iteration, `SyncSamples.learn` on one 512-row batch (4 epochs of 4 minibatches of
+# 128 rows, each minibatch's loss statistics read back to the host), the batch crossing to
+# the device once and the weights back once, as in a step. The CPU's figure is one thread's,
+# as every learner in this lab has one. Without a GPU it times the CPU alone and says so.
+
+# %%
+learner_devices = ["cpu"] + (["cuda"] if cluster.learner_device() == "cuda" else [])
+learn_ms = {}
+for device in learner_devices:
+    learner = SyncSamples(WorkerSet(WorkerConfig(num_envs=4, fragment_length=128, seed=0), 0, ppo_loss(clip_value=0.2)),
+                          seed=0, device=device)
+    one_batch = learner.workers.sync_sample()[0].batch
+    times = []
+    for repeat in range(11):  # the first is a warm-up (allocations, CUDA kernels' first launch)
+        start = time.perf_counter()
+        learner.learn(one_batch)
+        learner.weights()  # the weights to the host, as a broadcast needs them (and a device sync)
+        times.append((time.perf_counter() - start) * 1e3)
+    learn_ms[device] = times[1:]
+    learner.stop()
+for device, ms in learn_ms.items():
+    name = "the CPU" if device == "cpu" else f"the GPU ({torch.cuda.get_device_name()})"
+    print(f"PPO iteration's 16 updates on {name}{' (one thread)' if device == 'cpu' else ''}: median {statistics.median(ms):.1f} ms [{min(ms):.1f}–{max(ms):.1f}]")
+if len(learner_devices) == 1:
+    print("no CUDA device here: the GPU's figure is not measured")
+
+# %% [markdown]
 # ## Does V-trace correct anything at N = 2?
 #
 # IMPALA's batches are sampled by weights some updates old, and V-trace weighs each step by
@@ -807,6 +845,13 @@ if "ddppo_object_store" in contenders:
     record_ratio(f"ddppo_shm_vs_object_store_time_to_{target}", "ddppo", "ddppo_object_store", "time_s",
                  "DD-PPO, all-reduce over shared memory / over the object store, median time (lower is better)")
 record("optimizer_loc_max", loc_max, "lines", "lines of the longest optimizer module, counted by radon")
+record_median("ppo_learn_iteration_ms_cpu", learn_ms["cpu"], "ms",
+              "one PPO iteration's 16 minibatch updates (SyncSamples.learn, 512 rows) on one CPU thread, median of 10")
+if "cuda" in learn_ms:
+    record_median("ppo_learn_iteration_ms_gpu", learn_ms["cuda"], "ms",
+                  f"the same on the GPU ({torch.cuda.get_device_name()}), median of 10")
+    record("ppo_learn_gpu_vs_cpu", statistics.median(learn_ms["cpu"]) / statistics.median(learn_ms["cuda"]), "x",
+           "one CPU thread's time / the GPU's time for one PPO iteration's updates (above 1: the GPU is faster)")
 
 # %% [markdown]
 # ## What the numbers mean

@@ -43,11 +43,13 @@ def test_the_share_follows_what_the_lab_holds_and_the_record_says_so(ray_session
     facts = cluster.describe()
     assert facts["nodes"] == 1 and not facts["cluster"] and facts["actor_cpus"] == 0.25
     assert facts["summary"] == ("a local Ray on this machine, 2 CPUs, 0 GPUs; an actor asks for 0.25 CPU by "
-                                "default: the 8 actors the lab may hold at once share the CPUs")
+                                "default: the 8 actors the lab may hold at once share the CPUs; "
+                                "a central learner computes on the CPU")
     try:
         cluster.init(actors=2)
         assert cluster.actor_cpus() == 1.0
-        assert cluster.describe()["summary"].endswith("1 CPU by default: one for each of the 2 actors the lab may hold at once")
+        assert cluster.describe()["summary"].endswith("1 CPU by default: one for each of the 2 actors the lab may hold at once; "
+                                                   "a central learner computes on the CPU")
         worker = ray.remote(num_cpus=cluster.actor_cpus())(lambda: ray.get_runtime_context().get_assigned_resources())
         assert ray.get(worker.remote()) == {"CPU": 1.0}
     finally:

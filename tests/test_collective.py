@@ -166,6 +166,9 @@ def test_bad_requests_are_refused_clearly(groups):
     with pytest.raises(ValueError, match="no shared-memory buffers"):
         plain.allreduce("sum", transport="shm")
     plain.stop()
+    # (participants that asked for no GPU are assigned none, on a machine with GPUs too)
+    with pytest.raises(ValueError, match=r"NCCL needs a GPU on every rank; ranks \[0, 1\] have none"):
+        group.allreduce("sum", "nccl")
 
 
 @pytest.mark.parametrize("algorithm, transport", [("naive", "object_store"), ("tree", "object_store"),

@@ -30,7 +30,7 @@ SMALL = WorkerConfig(num_envs=2, fragment_length=16, policy=PolicyConfig(hidden=
 class FixedPolicy:
     """π(·|s) uniform over two actions for every row, and given values."""
 
-    discrete = True
+    discrete, device = True, torch.device("cpu")
 
     def __init__(self, values):
         self.values = torch.tensor(values)
@@ -148,7 +148,7 @@ def assert_three_steps_add_up(opt, name: str, stats: dict) -> None:
         np.testing.assert_array_equal(first, second)
 
 
-@pytest.mark.parametrize("transport", ["object_store", "shm"])
+@pytest.mark.parametrize("transport", ["object_store", "shm", "dist"])
 def test_ddppo_applies_the_clipped_mean_of_the_ranks_gradients(transport):
     # One epoch of one minibatch, so each rank's share is its whole batch and the step is one
     # update; a norm cap far below the gradients' norms, so the clip acts.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from distrl.losses import a2c_loss, ppo_loss
 from distrl.policy import Policy, PolicyConfig
@@ -96,3 +97,49 @@ def test_discrete_actions_are_drawn_from_pi():
         p1 = policy.distribution(torch.as_tensor(obs[:1]))[0].probs[0, 1].item()
     # 20,000 Bernoulli draws: the standard error of the mean is about 0.003.
     assert abs(actions.mean() - p1) < 0.015
+
+
+def test_the_clip_answers_where_the_gradient_is_and_matches_its_definition():
+    policy = make()
+    rng = np.random.default_rng(0)
+    for scale in (1e-3, 1.0, 1e3):  # inside the max norm (0.5), and far outside it
+        g = (rng.standard_normal(sum(policy.sizes)) * scale).astype(np.float32)
+        clipped = policy.clip_gradients(g)
+        assert isinstance(clipped, torch.Tensor) and clipped.dtype == torch.float32
+        norm = np.sqrt(np.sum(np.square(g, dtype=np.float64)))
+        want = g * min(1.0, policy.config.max_grad_norm / (norm + 1e-6))
+        np.testing.assert_allclose(clipped.numpy(), want, rtol=1e-6)
+        np.testing.assert_array_equal(policy.clip_gradients(torch.from_numpy(g)).numpy(), clipped.numpy())
+
+
+def test_a_batch_moves_to_a_device_as_tensors_with_its_values():
+    policy = make()
+    batch = batch_for(policy)
+    moved = batch.to("cpu")
+    assert set(moved.columns) == set(batch.columns)
+    for name, column in batch.columns.items():
+        assert isinstance(moved[name], torch.Tensor)
+        np.testing.assert_array_equal(moved[name].numpy(), column)
+    # the loss reads either form alike, and minibatches take the same rows
+    assert policy.loss(policy, moved)[1] == policy.loss(policy, batch)[1]
+    pairs = zip(batch.minibatches(10, np.random.default_rng(3)), moved.minibatches(10, np.random.default_rng(3)), strict=True)
+    for numpy_rows, tensor_rows in pairs:
+        np.testing.assert_array_equal(tensor_rows["obs"].numpy(), numpy_rows["obs"])
+
+
+def test_state_is_host_memory_and_restores_the_next_update():
+    policy, twin = make(), make(seed=5)
+    batch = batch_for(policy)
+    policy.learn_on_batch(batch)
+    state = policy.get_state()
+    assert all(v.device.type == "cpu" for moment in state["optimizer"]["state"].values()
+               for v in moment.values() if torch.is_tensor(v))
+    policy.learn_on_batch(batch)
+    taken = state["optimizer"]["state"][0]["exp_avg"].clone()
+    # copies both ways: the live moments moved on, the state taken before did not, and
+    # neither does it when another policy restores it and learns
+    assert not torch.equal(taken, policy.optimizer.state[policy.parameters[0]]["exp_avg"])
+    twin.set_state(state)
+    twin.learn_on_batch(batch)
+    np.testing.assert_array_equal(twin.get_weights(), policy.get_weights())
+    assert torch.equal(state["optimizer"]["state"][0]["exp_avg"], taken)

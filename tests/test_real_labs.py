@@ -29,7 +29,8 @@ REQUIRED = {
     "policy_optimizers": {"ppo_time_to_100_s", "ppo_local_time_to_100_s", "ppo_vs_local_time_to_100",
                           "ppo_vs_cleanrl_steps_to_100", "ppo_vs_cleanrl_time_to_100", "a2c_time_to_100_s",
                           "ppo_vs_torchrl_time_to_100", "torchrl_local_time_to_100_s",
-                          "a3c_time_to_100_s", "ddppo_time_to_100_s", "impala_time_to_100_s", "optimizer_loc_max"},
+                          "a3c_time_to_100_s", "ddppo_time_to_100_s", "impala_time_to_100_s", "optimizer_loc_max",
+                          "ppo_learn_iteration_ms_cpu"},
     # Quick: N up to 256, one seed to 100, no second replica and no compiling.
     "podracer": {"anakin_steps_per_s_n256", "anakin_vs_gymnasium_steps_n256", "anakin_vs_gymnasium_vector_n256",
                  "anakin_vs_jax_steps_n256", "anakin_gpu_steps_per_s", "anakin_ppo_time_to_100_s",
@@ -112,6 +113,7 @@ def test_a_lab_run_against_a_cluster_names_its_nodes_and_spreads_its_evaluators(
     # 2 + 2 CPUs for the 8 actors the lab may hold at once: half a CPU each, and the record says so
     assert ray_facts["actor_cpus"] == 0.5, ray_facts
     assert ray_facts["summary"] == ("a Ray cluster of 2 nodes, 4 CPUs, 0 GPUs; an actor asks for 0.5 CPU by default: "
-                                    "the 8 actors the lab may hold at once share the CPUs")
+                                    "the 8 actors the lab may hold at once share the CPUs; "
+                                    "a central learner computes on the CPU")
     assert "127.0.0.1" not in json.dumps(record)  # no address in a record that may be published
     assert record["metrics"]["evaluator_nodes"]["value"] == 2  # placed on both nodes, by node id

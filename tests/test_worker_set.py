@@ -35,12 +35,22 @@ def test_sync_sample_exact_steps_and_episode_stats(workers):
         assert int(s.batch["terminateds"].sum() + s.batch["truncateds"].sum()) == len(s.episodes.lengths)
 
 
+def test_the_first_n_workers_sample_alone(workers):
+    (first,) = workers.sync_sample(1)
+    assert first.worker == 1 and len(first.batch) == 50
+    for wrong in (0, 3):
+        with pytest.raises(ValueError, match=f"samples from {wrong} of 2 remote workers"):
+            workers.sync_sample(wrong)
+
+
 def test_zero_remote_workers_samples_locally(ray_session):
     ws = WorkerSet(CONFIG, num_workers=0)
     (only,) = ws.sync_sample()
     assert only.worker == 0 and len(only.batch) == 50
     with pytest.raises(ValueError, match="needs remote workers"):
         next(ws.async_sample(1))
+    with pytest.raises(ValueError, match="samples from 1 of 0 remote workers"):
+        ws.sync_sample(1)
 
 
 def test_async_sample_yields_the_requested_number(workers):

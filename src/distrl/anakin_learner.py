@@ -55,16 +55,15 @@ class AnakinLearner:
         assert config.num_envs * config.unroll % config.minibatches == 0, "minibatches must divide N·T"
         self.config, self.device = config, torch.device(device)
         # The same seed everywhere: every replica starts from the same θ.
-        self.policy = Policy(OBSERVATIONS, ACTIONS, ppo_loss(clip_value=config.clip_value), replace(config.policy, seed=config.seed))
-        # In place: the optimizer and the policy's own layer lists keep the same Parameter objects.
-        self.policy.model.to(self.device)
+        self.policy = Policy(OBSERVATIONS, ACTIONS, ppo_loss(clip_value=config.clip_value),
+                             replace(config.policy, seed=config.seed), self.device)
         streams = config.seed + 1000 * (rank + 1)
         self.rollout = TensorRollout(linear_layers(self.policy.model.actor), config.num_envs, streams, compile, self.device)
         self.critic = linear_layers(self.policy.model.critic)
         # Minibatch shuffling on the device: on an H200, numpy's permutation of the T·N rows
         # on the host was most of the learning time at N ≥ 65,536 (bench/anakin_gpu.py).
         self.shuffle = torch.Generator(device=self.device).manual_seed(streams)
-        self.allreduce = None  # set for R > 1: turns this replica's gradient into the mean over replicas
+        self.allreduce = None  # set for R > 1: turns this replica's gradient (on the device) into the mean over replicas
 
     def round(self, lr: float) -> tuple[int, tuple[float, ...], dict[str, float]]:
         """Act for T steps, then learn on them: rows, returns of the episodes that ended, last loss statistics."""

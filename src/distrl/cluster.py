@@ -8,6 +8,9 @@ the largest share at which all of them can be placed at once, node by node, and 
 operating system shares the cores (on 2 cores, 8 actors ask for a quarter each). A class
 given a share of its own (`num_cpus_per_worker=...`) uses that instead. `describe()` says
 which default a run had, for its record.
+
+A central learner (the driver's) computes on `learner_device()`: the first GPU this process
+sees, else the CPU. An actor is assigned a GPU only where it asks for one (`num_gpus`).
 """
 
 from __future__ import annotations
@@ -65,10 +68,18 @@ def actor_cpus() -> float:
     return 0.25 if _share is None else _share
 
 
+def learner_device() -> str:
+    """Where a central learner in this process computes: "cuda" where torch sees a GPU, else "cpu"."""
+    import torch  # (a participant's process, which imports this module, need not import torch)
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def describe() -> dict:
     """Where this process's Ray runs, for a run's record: a one-line summary, the number of
     nodes, each node's id (its first 12 hex digits), CPUs, GPUs and memory, and the default
-    share. Addresses are left out: the record may be published."""
+    share, and where this process's learners compute. Addresses are left out: the record
+    may be published."""
     nodes = [
         {"node_id": n["NodeID"][:12], "cpus": n["Resources"].get("CPU", 0.0),
          "gpus": n["Resources"].get("GPU", 0.0), "memory_gib": round(n["Resources"].get("memory", 0.0) / 2**30, 1)}
@@ -81,14 +92,21 @@ def describe() -> dict:
     default = (f"an actor asks for 1 CPU by default: one for each of the {_actors} actors the lab may hold at once"
                if each >= 1 else
                f"an actor asks for {each:g} CPU by default: the {_actors} actors the lab may hold at once share the CPUs")
+    learner = learner_device()
+    if learner == "cuda":
+        import torch
+
+        learner = f"cuda ({torch.cuda.get_device_name()})"
+    on = "the CPU" if learner == "cpu" else f"the GPU, {learner}"
     return {
-        "summary": f"{where}, {cpus:g} CPUs, {gpus:g} GPUs; {default}",
+        "summary": f"{where}, {cpus:g} CPUs, {gpus:g} GPUs; {default}; a central learner computes on {on}",
         "nodes": len(nodes),
         "cluster": cluster,
         "ray": ray.__version__,
         "per_node": nodes,
         "actors": _actors,
         "actor_cpus": each,
+        "learner_device": learner,
     }
 
 

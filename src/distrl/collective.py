@@ -25,7 +25,7 @@ argument is the reference to what another participant sent. The driver blocks on
 the steps, but it takes part in each: Ray's caller holds a task until its arguments exist
 and then sends it to its actor, so every step costs a round through the driver, and a
 plan's fixed cost grows with the number of tasks the driver submits (naive and tree
-2n−1, ring n(n+1), gloo n). What a participant sends is the array its task returns. Ray
+2n−1, ring n(n+1), gloo and nccl n). What a participant sends is the array its task returns. Ray
 writes a returned array of 100 KiB or more into the shared-memory object store, and the
 driver handles only its reference, so those bytes go from rank to rank; a smaller one Ray
 inlines into the task's reply, which goes to the driver (the caller) and from there into
@@ -44,10 +44,17 @@ that is copied (not reduced) into a buffer. Counted over all ranks, each of the 
 plans so puts n buffers' worth into the store, reduces n−1 and copies n−1 out: on one node
 they differ in how that work is spread over ranks and in task count, not in its amount.
 
-The reference backend (`algorithm="gloo"`) runs torch.distributed's gloo all-reduce inside
-the same actors, on the same buffers, so a comparison is like for like. A rank imports torch
-only when it runs gloo or is given a tensor: importing it takes 1.3 s of CPU here, most of
-what starting a participant's process costs.
+The reference backends run torch.distributed's all-reduce inside the same actors, on the
+same buffers, so a comparison is like for like: `algorithm="gloo"` on the host buffers, and
+`algorithm="nccl"` on a copy of each buffer on its rank's GPU (the copies there and back
+are part of what it costs; a caller whose data already lives on the GPU calls
+`Participant.dist_allreduce` on the tensor itself). Every rank joins one process group whose
+backend follows the tensor: gloo for host memory, NCCL for a GPU's, where every rank has a
+GPU of its own: one Ray assigned it (`num_gpus` in the actor's options; Ray 2.60 leaves all
+of a node's GPUs visible to an actor that asks for none, so a rank goes by
+`ray.get_gpu_ids()`, not by what torch sees). A rank imports torch only when it runs these
+or is given a tensor: importing it takes 1.3 s of CPU here, most of what starting a
+participant's process costs.
 
 Transports. All of the above is the object store's path (`transport="object_store"`). With
 `transport="shm"` each rank's buffer lives instead in a `ShmRing` (`distrl.shm_ring`):
@@ -83,7 +90,7 @@ from .partition import chunk_bounds
 from .shm_ring import ShmRing
 
 OPS = {"sum": np.add, "mean": np.add, "max": np.maximum, "min": np.minimum}
-ALGORITHMS = ("naive", "tree", "ring", "gloo", "direct")
+ALGORITHMS = ("naive", "tree", "ring", "gloo", "nccl", "direct")
 TRANSPORTS = ("object_store", "shm")
 DTYPES = (np.float32, np.float64, np.int32, np.int64)
 
@@ -108,7 +115,7 @@ class Participant:
 
     def set_buffer(self, buffer) -> None:
         self.as_torch = not isinstance(buffer, (np.ndarray, np.generic))  # numpy's, or a torch tensor
-        array = buffer.numpy() if self.as_torch else np.asarray(buffer)
+        array = buffer.numpy(force=True) if self.as_torch else np.asarray(buffer)
         # The argument arrives read-only from the object store; the rank owns a copy (in
         # its shared-memory ring, where it has one).
         self.shape = array.shape
@@ -187,26 +194,47 @@ class Participant:
         for (lo, hi), message in zip(bounds, messages):
             self.flat[lo:hi] = message
 
-    def gloo_address(self) -> tuple[str, int]:
+    def dist_address(self) -> tuple[str, int]:
         with socket.socket() as s:  # a free port on this node, for the rendezvous
             s.bind(("", 0))
             return ray.util.get_node_ip_address(), s.getsockname()[1]
 
-    def gloo_init(self, address: str, port: int, timeout_s: float) -> None:
-        import torch.distributed as dist
+    def gpus(self) -> int:
+        """The GPUs Ray assigned this rank (with `num_gpus`)."""
+        return len(ray.get_gpu_ids())
 
-        dist.init_process_group("gloo", init_method=f"tcp://{address}:{port}", rank=self.rank,
-                                world_size=self.size, timeout=timedelta(seconds=timeout_s))
-
-    def gloo_allreduce(self, op: str) -> None:
+    def dist_init(self, address: str, port: int, timeout_s: float) -> None:
+        """Join the torch.distributed group: gloo for host tensors, and NCCL for GPU tensors
+        where Ray assigned this rank a GPU (NCCL needs it on every rank: `start_dist` checks,
+        and so does an optimizer that puts its ranks on GPUs). A group this rank joined
+        before (with a peer since replaced) is left first."""
         import torch
         import torch.distributed as dist
 
-        tensor = torch.from_numpy(self.flat)  # the same memory: gloo reduces the buffer in place
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        backend = "gloo"
+        if self.gpus():
+            torch.cuda.set_device(0)  # Ray makes the GPUs it assigned the first ones visible
+            backend = "cpu:gloo,cuda:nccl"
+        dist.init_process_group(backend, init_method=f"tcp://{address}:{port}", rank=self.rank,
+                                world_size=self.size, timeout=timedelta(seconds=timeout_s))
+
+    def dist_allreduce(self, op: str, device: str | None = None) -> None:
+        """The buffer (host memory or a tensor on a GPU) ← op over all ranks, in place, by
+        torch.distributed: gloo in host memory, NCCL on a GPU. With `device`, a host buffer is
+        reduced on a copy there (`"cuda"`: NCCL between the ranks' GPUs)."""
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.as_tensor(self.flat)  # a numpy buffer's own memory: reduced in place
+        work = tensor if device is None else tensor.to(device)
         ops = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
-        dist.all_reduce(tensor, op=ops[op])
+        dist.all_reduce(work, op=ops[op])
         if op == "mean":
-            tensor /= self.size
+            work /= self.size
+        if work is not tensor:
+            tensor.copy_(work)
 
 
 class CollectiveGroup:
@@ -227,7 +255,7 @@ class CollectiveGroup:
         cls = ray.remote(num_cpus=num_cpus_per_participant)(Participant)
         self.size, self.timeout_s = size, timeout_s
         self.ranks = [cls.options(**per_rank[r]).remote(r, size) for r in range(size)]
-        self.length, self.dtype, self.gloo_ready = 0, np.dtype(np.float32), False
+        self.length, self.dtype, self.dist_ready, self.gpus_checked = 0, np.dtype(np.float32), False, False
         started = {p.__ray_ready__.remote(): r for r, p in enumerate(self.ranks)}
         _, waiting = ray.wait(list(started), num_returns=size, timeout=start_timeout_s)
         if waiting:
@@ -250,7 +278,7 @@ class CollectiveGroup:
         buffer of `length` entries that the actor fills itself."""
         group = cls.__new__(cls)
         group.size, group.timeout_s, group.ranks = len(participants), timeout_s, list(participants)
-        group.length, group.dtype, group.gloo_ready = length, np.dtype(dtype), False
+        group.length, group.dtype, group.dist_ready, group.gpus_checked = length, np.dtype(dtype), False, False
         group._choose_transport(transport)
         if group.transport == "shm":
             group._open_rings(length * group.dtype.itemsize)
@@ -315,9 +343,9 @@ class CollectiveGroup:
         self._check(op, algorithm or "ring", transport)
         if transport == "shm" and algorithm in (None, "ring", "direct"):
             done = [p.shm_allreduce.remote(op, algorithm) for p in self.ranks]
-        elif algorithm == "gloo":
-            self._start_gloo()
-            done = [p.gloo_allreduce.remote(op) for p in self.ranks]
+        elif algorithm in ("gloo", "nccl"):
+            self.start_dist(gpus=algorithm == "nccl")
+            done = [p.dist_allreduce.remote(op, "cuda" if algorithm == "nccl" else None) for p in self.ranks]
         elif algorithm in (None, "ring"):
             done = self._allgather(self._reduce_scatter(op, segments))
         else:
@@ -394,11 +422,19 @@ class CollectiveGroup:
                 done.append(self.ranks[i].receive.remote([b for _, b in incoming], *[ref for ref, _ in incoming]))
         return done + [ref for pieces in held for ref, _ in pieces]
 
-    def _start_gloo(self) -> None:
-        if not self.gloo_ready:
-            address, port = ray.get(self.ranks[0].gloo_address.remote(), timeout=self.timeout_s)
-            self._wait([p.gloo_init.remote(address, port, self.timeout_s) for p in self.ranks], "gloo init")
-            self.gloo_ready = True
+    def start_dist(self, gpus: bool = False) -> None:
+        """Every rank joins one torch.distributed group (once); with `gpus`, first check
+        that every rank sees a GPU, which NCCL needs."""
+        if gpus and not self.gpus_checked:
+            assigned = self._wait([p.gpus.remote() for p in self.ranks], "gpus")
+            if not all(assigned):
+                raise ValueError(f"NCCL needs a GPU on every rank; ranks {[r for r, g in enumerate(assigned) if not g]} "
+                                 f"have none (give the participants num_gpus in actor_options)")
+            self.gpus_checked = True
+        if not self.dist_ready:
+            address, port = ray.get(self.ranks[0].dist_address.remote(), timeout=self.timeout_s)
+            self._wait([p.dist_init.remote(address, port, self.timeout_s) for p in self.ranks], "torch.distributed init")
+            self.dist_ready = True
 
     def _check(self, op: str, algorithm: str, transport: str) -> None:
         if op not in OPS:

@@ -14,15 +14,17 @@ import torch
 from .sample_batch import SampleBatch
 
 
+def _column(policy, batch: SampleBatch, name: str, dtype: torch.dtype | None = torch.float32) -> torch.Tensor:
+    """A column on the policy's device (no copy where it is there already)."""
+    return torch.as_tensor(batch[name], dtype=dtype, device=policy.device)
+
+
 def _outputs(policy, batch: SampleBatch):
-    obs = torch.as_tensor(batch["obs"], dtype=torch.float32)
-    actions = torch.as_tensor(batch["actions"])
-    dist, values = policy.distribution(obs)
+    actions = _column(policy, batch, "actions", None)
+    dist, values = policy.distribution(_column(policy, batch, "obs"))
     logp = dist.log_prob(actions) if policy.discrete else dist.log_prob(actions.float()).sum(-1)
     entropy = dist.entropy() if policy.discrete else dist.entropy().sum(-1)
-    advantages = torch.as_tensor(batch["advantages"], dtype=torch.float32)
-    targets = torch.as_tensor(batch["value_targets"], dtype=torch.float32)
-    return logp, entropy, values, advantages, targets
+    return logp, entropy, values, _column(policy, batch, "advantages"), _column(policy, batch, "value_targets")
 
 
 def ppo_loss(clip: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01, normalize: bool = True,
@@ -37,12 +39,12 @@ def ppo_loss(clip: float = 0.2, vf_coef: float = 0.5, ent_coef: float = 0.01, no
         logp, entropy, values, adv, targets = _outputs(policy, batch)
         if normalize and len(adv) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        log_ratio = logp - torch.as_tensor(batch["logp"], dtype=torch.float32)
+        log_ratio = logp - _column(policy, batch, "logp")
         ratio = log_ratio.exp()
         surrogate = torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
         value_error = (values - targets) ** 2
         if clip_value is not None:
-            old = torch.as_tensor(batch["values"], dtype=torch.float32)
+            old = _column(policy, batch, "values")
             clipped = old + (values - old).clamp(-clip_value, clip_value)
             value_error = torch.max(value_error, (clipped - targets) ** 2)
         value_loss = 0.5 * value_error.mean()

@@ -2,8 +2,8 @@
 
 A policy evaluator returns its experience as a SampleBatch: one row per environment step,
 one column per quantity (RLlib's representation). Columns are numpy arrays, except where a
-learner keeps its experience on the device (`AnakinLearner`'s are torch tensors, which
-`take` and `minibatches` index alike). Columns used across distrl:
+learner keeps its experience on the device (`AnakinLearner`'s, and a batch `SyncSamples`
+moved to a GPU with `to`, are torch tensors, which `take` and `minibatches` index alike). Columns used across distrl:
 
     obs            (T, *obs_shape)  observation the action was taken in, s_t
     next_obs       (T, *obs_shape)  s_{t+1}, the true next observation (the final one where an
@@ -60,8 +60,20 @@ class SampleBatch:
         """Shuffled minibatches of `size` rows covering the batch once (the last may be short)."""
         assert size > 0, "minibatch size must be positive"
         order = rng.permutation(len(self))
+        first = next(iter(self.columns.values()), None)
+        if first is not None and not isinstance(first, np.ndarray):  # torch tensors: the index goes to their device once
+            import torch
+
+            order = torch.as_tensor(order, device=first.device)
         for start in range(0, len(self), size):
             yield self.take(order[start : start + size])
+
+    def to(self, device) -> "SampleBatch":
+        """Every column as a torch tensor on `device` (a torch.device or its name), moved in
+        one copy per column, so a learner on a GPU takes its minibatches there."""
+        import torch  # only learners that move batches need torch here
+
+        return SampleBatch({name: torch.as_tensor(col, device=device) for name, col in self.columns.items()})
 
     @staticmethod
     def concat(batches: list["SampleBatch"]) -> "SampleBatch":

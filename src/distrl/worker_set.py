@@ -94,16 +94,21 @@ class WorkerSet:
         while wait and pending:
             self.next_result(pending, lambda i: self.remotes[i].set_weights.remote(weights), "set_weights")
 
-    def sync_sample(self) -> list[Sampled]:
-        """One batch from every remote worker (the local one when there are none)."""
-        if not self.remotes:
+    def sync_sample(self, num_workers: int | None = None) -> list[Sampled]:
+        """One batch from every remote worker, or from the first `num_workers` of them (the
+        local one when there are none)."""
+        if not self.remotes and num_workers is None:
             batch, episodes = self.local.sample_with_episodes()
             return [Sampled(0, batch, episodes)]
-        return self.collect(self.request_samples())
+        return self.collect(self.request_samples(num_workers))
 
-    def request_samples(self) -> list:
-        """One sample request per remote worker, sent now; `collect` gathers the batches."""
-        return [self._request_sample(i) for i in range(len(self.remotes))]
+    def request_samples(self, num_workers: int | None = None) -> list:
+        """One sample request per remote worker (the first `num_workers`: all by default),
+        sent now; `collect` gathers the batches."""
+        count = len(self.remotes) if num_workers is None else num_workers
+        if not 1 <= count <= len(self.remotes):
+            raise ValueError(f"asked for samples from {count} of {len(self.remotes)} remote workers")
+        return [self._request_sample(i) for i in range(count)]
 
     def collect(self, requests: list) -> list[Sampled]:
         """The batches of `request_samples()`, in worker order."""

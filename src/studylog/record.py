@@ -74,11 +74,11 @@ def record_environment(name: str, facts: Mapping[str, object]) -> None:
     if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
         raise ValueError(f"environment {name!r}: 'nodes' must be a whole number of at least 1, not {nodes!r}")
     try:
-        line = json.dumps({"environment": name, "facts": dict(facts)}, allow_nan=False)
+        item = json.loads(json.dumps({"environment": name, "facts": dict(facts)}, allow_nan=False))
     except (TypeError, ValueError) as error:
         raise ValueError(f"environment {name!r}: facts must be JSON values ({error})") from None
-    environments[name] = json.loads(line)["facts"]
-    _append(json.loads(line))
+    environments[name] = item["facts"]  # as the record will hold them (tuples become lists)
+    _append(item)
 
 
 def _append(item: dict) -> None:

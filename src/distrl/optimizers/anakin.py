@@ -4,15 +4,19 @@
 process, on one device. The paper replicates that program over the cores of a TPU with pmap
 and averages gradients with pmean. Here R replicas are R processes (Ray actors), each with
 its own environments and random streams; for each minibatch every replica computes g_r on
-its share, an all-reduce (gloo, the pmean) gives each the mean ḡ, and each clips and
-applies the same ḡ to the same θ: the replicas' parameters stay bit-identical without ever
-being sent. With R = 1 the whole thing runs in the caller's process.
+its share, an all-reduce (the pmean) gives each the mean ḡ, and each clips and applies the
+same ḡ to the same θ: the replicas' parameters stay bit-identical without ever being sent.
+The all-reduce is torch.distributed's, on the device the replicas compute on: gloo between
+CPU replicas, NCCL between replicas on GPUs of their own (`device="cuda"`: each replica
+asks Ray for one GPU), so a gradient never leaves the accelerator. With R = 1 the whole
+thing runs in the caller's process.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import ray
+import torch
 
 from ..anakin_learner import AnakinConfig, AnakinLearner
 from ..collective import Participant
@@ -21,31 +25,32 @@ from .base import PolicyOptimizer, annealed
 
 
 class AnakinReplica(AnakinLearner, Participant):
-    """A replica in its own process, and a rank of the gloo all-reduce its gradients go through."""
+    """A replica in its own process, and a rank of the all-reduce its gradients go through."""
 
-    def __init__(self, config: AnakinConfig, rank: int, replicas: int, compile: bool = False):
-        AnakinLearner.__init__(self, config, rank, compile)
+    def __init__(self, config: AnakinConfig, rank: int, replicas: int, compile: bool = False, device: str = "cpu"):
+        AnakinLearner.__init__(self, config, rank, compile, device)
         Participant.__init__(self, rank, replicas)
         self.allreduce = self._mean
 
-    def _mean(self, grads: np.ndarray) -> np.ndarray:
+    def _mean(self, grads):
         self.flat = grads
-        self.gloo_allreduce("mean")  # in place, over the replicas
+        self.dist_allreduce("mean")  # in place, over the replicas, where the gradient is
         return self.flat
 
 
 class Anakin(PolicyOptimizer):
     def __init__(self, config: AnakinConfig = AnakinConfig(), replicas: int = 1, compile: bool = False,
-                 num_cpus_per_replica: float = 1.0):
+                 num_cpus_per_replica: float = 1.0, device: str = "cpu"):
         super().__init__()
         self.config, self.replicas = config, replicas
         if replicas == 1:
-            self.learners = [AnakinLearner(config, compile=compile)]
+            self.learners = [AnakinLearner(config, compile=compile, device=device)]
         else:
-            cls = ray.remote(num_cpus=num_cpus_per_replica)(AnakinReplica)
-            self.learners = [cls.remote(config, r, replicas, compile) for r in range(replicas)]
-            address, port = ray.get(self.learners[0].gloo_address.remote())  # rank 0 hosts the rendezvous
-            ray.get([r.gloo_init.remote(address, port, 60.0) for r in self.learners])
+            gpus = 1 if torch.device(device).type == "cuda" else 0
+            cls = ray.remote(num_cpus=num_cpus_per_replica, num_gpus=gpus)(AnakinReplica)
+            self.learners = [cls.remote(config, r, replicas, compile, device) for r in range(replicas)]
+            address, port = ray.get(self.learners[0].dist_address.remote())  # rank 0 hosts the rendezvous
+            ray.get([r.dist_init.remote(address, port, 60.0) for r in self.learners])
 
     def step(self) -> dict[str, float]:
         lr = annealed(self.config.policy.lr, self.stats.env_steps, self.config.anneal_steps)

@@ -8,6 +8,9 @@ staleness: a batch was sampled by weights a few updates old. V-trace (`distrl.vt
 corrects for it: the learner re-evaluates the batch under its current policy π, weighs
 each step by the truncated ratio π/μ to the behaviour policy μ that sampled it, and learns
 with the A2C loss on the corrected targets and advantages.
+
+The learner computes on `device`; V-trace itself runs on the host (a recursion over a
+fragment's few hundred steps), the batch's forward passes and the update on the device.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ from .base import PolicyOptimizer
 
 class AsyncSamples(PolicyOptimizer):
     def __init__(self, workers: WorkerSet, batches_per_step: int = 16, lam: float = 1.0,
-                 rho_bar: float = 1.0, c_bar: float = 1.0):
+                 rho_bar: float = 1.0, c_bar: float = 1.0, device: str = "cpu"):
         super().__init__()
         assert workers.remotes, "AsyncSamples needs remote workers"
         self.workers, self.batches_per_step = workers, batches_per_step
-        self.policy = workers.local.policy  # the learner's; its loss should be a2c_loss
+        self.policy = workers.local.policy.to(device)  # the learner's; its loss should be a2c_loss
         self.vtrace_options = dict(gamma=workers.config.gamma, lam=lam, rho_bar=rho_bar, c_bar=c_bar)
         self.weights_ref = ray.put(self.policy.get_weights())
 
@@ -63,18 +66,20 @@ class AsyncSamples(PolicyOptimizer):
         envs, steps = self.workers.config.num_envs, self.workers.config.fragment_length
         # The store hands out read-only arrays; torch wants writable ones.
         batch = SampleBatch({name: np.array(column) for name, column in batch.columns.items()})
+        device = self.policy.device
         with torch.no_grad():
-            dist, values = self.policy.distribution(torch.as_tensor(batch["obs"]))
-            actions = torch.as_tensor(batch["actions"])
+            dist, values = self.policy.distribution(torch.as_tensor(batch["obs"], device=device))
+            actions = torch.as_tensor(batch["actions"], device=device)
             logp = dist.log_prob(actions) if self.policy.discrete else dist.log_prob(actions).sum(-1)
+            logp, values = logp.cpu().numpy(), values.cpu().numpy()
         next_values = self.policy.compute_values(batch["next_obs"])
 
         def time_major(column: np.ndarray) -> np.ndarray:  # rows are env-major: (envs · steps) → (steps, envs)
             return column.reshape(envs, steps).T
 
-        log_rhos = logp.numpy() - batch["logp"]
+        log_rhos = logp - batch["logp"]
         vs, advantages = vtrace(
-            time_major(log_rhos), time_major(batch["rewards"]), time_major(values.numpy()),
+            time_major(log_rhos), time_major(batch["rewards"]), time_major(values),
             time_major(next_values), time_major(batch["terminateds"]), time_major(batch["truncateds"]),
             **self.vtrace_options)
         ratios = ratio_stats(log_rhos, self.vtrace_options["rho_bar"], self.vtrace_options["c_bar"])

@@ -12,19 +12,31 @@ submitted, so an all-reduce reads the gradient just computed. The driver takes p
 every all-reduce: a chunk under Ray's inline limit (100 KiB; a CartPole gradient is about
 37 KB) travels through it to the next rank's task. Over shared memory (`"shm"`, ranks on
 one node) the driver is out of the loop, as in DD-PPO itself: each rank runs the round's
-minibatches in one task, and the ranks meet only in their all-reduces.
+minibatches in one task, and the ranks meet only in their all-reduces. With
+`transport="dist"` the ranks do the same through torch.distributed, as DD-PPO's own code
+and RLlib's do: gloo between CPU ranks, on any number of nodes, and NCCL where the ranks
+learn on GPUs (`device="cuda"`: each rank asks Ray for one GPU, and its gradient is
+averaged and applied without leaving it; the ranks then act on their GPUs too).
+
+A rank that dies is replaced, and every rank goes back to a survivor's round start. Over
+gloo, shared memory and the object store the survivors' collectives fail or time out and
+they rejoin (tested); over NCCL a survivor's hung collective is NCCL's watchdog's to end,
+which by default ends the process, so there a lost rank can take the others with it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import ray
+import torch
 from ray.exceptions import RayError
 
 from ..collective import CollectiveGroup, Participant
 from ..rollout_worker import EpisodeStats, RolloutWorker, WorkerConfig
 from ..worker_set import WorkerSet
 from .base import PolicyOptimizer, annealed
+
+TRANSPORTS = ("object_store", "shm", "dist")
 
 
 class AllReduceWorker(RolloutWorker, Participant):
@@ -35,9 +47,11 @@ class AllReduceWorker(RolloutWorker, Participant):
         Participant.__init__(self, rank=index - 1, size=1)
         self.rng = np.random.default_rng(config.seed + 1000 * index)  # its own minibatch shuffling
 
-    def join(self, size: int, start: dict) -> None:
-        """Be one of `size` equal copies: θ and optimizer state from Policy state `start`, the sampler its own."""
-        self.size = size
+    def join(self, size: int, start: dict, transport: str, device: str) -> None:
+        """Be one of `size` equal copies, learning on `device`: θ and optimizer state from
+        Policy state `start`, the sampler its own."""
+        self.size, self.transport = size, transport
+        self.policy.to(device)
         self.policy.set_state({**start, "sampler": self.policy.sampler.get_state()})
 
     def start_round(self, lr: float, epochs: int, minibatch_size: int) -> tuple[int, EpisodeStats]:
@@ -53,7 +67,9 @@ class AllReduceWorker(RolloutWorker, Participant):
     def gradient(self, k: int) -> None:
         """The buffer ← g_i on minibatch k, unclipped. Unlike a central learner, each rank
         normalises advantages over its own share of the minibatch."""
-        self.flat, self.loss_stats = self.policy.compute_unclipped_gradients(self.batch.take(self.minibatches[k]))
+        grads, self.loss_stats = self.policy.compute_unclipped_gradients(self.batch.take(self.minibatches[k]))
+        # torch.distributed reduces the tensor where it is; the other transports, host memory
+        self.flat = grads if self.transport == "dist" else grads.numpy(force=True)
         self.shape = self.flat.shape
 
     def apply(self) -> dict[str, float]:
@@ -63,12 +79,15 @@ class AllReduceWorker(RolloutWorker, Participant):
         return self.loss_stats
 
     def learn_round(self) -> dict[str, float]:
-        """Every minibatch of the round here: g_i, the all-reduce through shared memory with
-        the other ranks (each running this same loop), then the clipped step."""
+        """Every minibatch of the round here: g_i, the all-reduce with the other ranks (each
+        running this same loop) through shared memory or torch.distributed, then the clipped step."""
         stats = {}
         for k in range(len(self.minibatches)):
             self.gradient(k)
-            self.shm_allreduce("mean", None)
+            if self.transport == "dist":
+                self.dist_allreduce("mean")
+            else:
+                self.shm_allreduce("mean", None)
             stats = self.apply()
         return stats
 
@@ -83,20 +102,34 @@ class AllReduceWorker(RolloutWorker, Participant):
 class SyncAllReduce(PolicyOptimizer):
     def __init__(self, config: WorkerConfig, num_workers: int, loss=None, epochs: int = 4,
                  minibatch_size: int = 128, anneal_steps: int | None = None, transport: str = "object_store",
-                 **worker_set_options):
+                 device: str = "cpu", **worker_set_options):
         super().__init__()
         assert num_workers >= 1, "SyncAllReduce needs remote workers: they are the all-reduce's ranks"
         assert minibatch_size % num_workers == 0, "each worker takes an equal share of every minibatch"
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+        on_gpus = torch.device(device).type == "cuda"
+        if on_gpus and transport != "dist":
+            raise ValueError(f"ranks learning on {device} all-reduce through torch.distributed: use transport='dist'")
+        if on_gpus:  # one GPU for each rank: NCCL does not share one between ranks
+            worker_set_options["actor_options"] = {"num_gpus": 1, **(worker_set_options.get("actor_options") or {})}
         self.workers = WorkerSet(config, num_workers, loss, worker_class=AllReduceWorker, **worker_set_options)
         self.epochs, self.minibatch_size = epochs, minibatch_size // num_workers  # per worker: same global minibatch
-        self.lr, self.anneal_steps, self.transport = self.workers.local.policy.config.lr, anneal_steps, transport
+        self.lr, self.anneal_steps = self.workers.local.policy.config.lr, anneal_steps
+        self.transport, self.device = transport, device
         self._join(ray.put(self.workers.local.policy.get_state()))
 
     def _join(self, start) -> None:
-        """Every rank takes the Policy state `start`, and the ring is built over the ranks."""
+        """Every rank takes the Policy state `start`, and the all-reduce is built over the ranks."""
         ranks = self.workers.remotes
-        self.workers.get([w.join.remote(len(ranks), start) for w in ranks], "join")
-        self.group = CollectiveGroup.of(ranks, length=len(self.workers.local.get_weights()), transport=self.transport)
+        self.workers.get([w.join.remote(len(ranks), start, self.transport, self.device) for w in ranks], "join")
+        # A rank waits for a silent peer as long as the driver waits for a worker.
+        options = dict(length=len(self.workers.local.get_weights()), timeout_s=self.workers.timeout_s or 60.0)
+        if self.transport == "dist":  # the group plans nothing: it only starts torch.distributed on the ranks
+            self.group = CollectiveGroup.of(ranks, **options)
+            self.group.start_dist(gpus=torch.device(self.device).type == "cuda")
+        else:
+            self.group = CollectiveGroup.of(ranks, transport=self.transport, **options)
 
     def step(self) -> dict[str, float]:
         lr = annealed(self.lr, self.stats.env_steps, self.anneal_steps)
@@ -106,7 +139,7 @@ class SyncAllReduce(PolicyOptimizer):
                 rounds = self.workers.get([w.start_round.remote(lr, self.epochs, self.minibatch_size) for w in remotes], "start_round")
             minibatches = self.epochs * -(-rounds[0][0] // self.minibatch_size)
             with self.timed("learn_s"):
-                if self.group.transport == "shm":
+                if self.transport == "dist" or self.group.transport == "shm":
                     stats = self.workers.get([w.learn_round.remote() for w in remotes], "a round's updates")[0]
                 else:
                     pending = []

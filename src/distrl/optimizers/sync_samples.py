@@ -14,6 +14,10 @@ With `sample_ahead`, the workers sample the next batch while the driver learns o
 so sampling and learning overlap. The batch learned on was then sampled by the weights of
 one step before (one step: `epochs` × minibatches updates): PPO's ratio is taken against the behaviour policy's log π stored in the
 batch, so the loss stays correct, and the clip bounds how far one step moves from it.
+
+The driver's policy learns on `device` (a GPU, say, where the workers act on CPUs): each
+step's batch crosses to it once, and the weights come back to the host once to be broadcast.
+(With no remote workers the driver's own worker samples, and acts on that device too.)
 """
 
 from __future__ import annotations
@@ -28,11 +32,11 @@ from .base import PolicyOptimizer, annealed
 
 class SyncSamples(PolicyOptimizer):
     def __init__(self, workers: WorkerSet, epochs: int = 4, minibatch_size: int = 128,
-                 anneal_steps: int | None = None, sample_ahead: bool = False, seed: int = 0):
+                 anneal_steps: int | None = None, sample_ahead: bool = False, seed: int = 0, device: str = "cpu"):
         super().__init__()
         self.sample_ahead, self.ahead = sample_ahead and bool(workers.remotes), None  # requests in flight
         self.workers, self.epochs, self.minibatch_size = workers, epochs, minibatch_size
-        self.policy = workers.local.policy  # the one the driver learns; workers hold copies
+        self.policy = workers.local.policy.to(device)  # the one the driver learns; workers hold copies
         self.lr, self.anneal_steps = self.policy.config.lr, anneal_steps
         self.rng = np.random.default_rng(seed)  # minibatch shuffling
         self.workers.broadcast_weights()  # each worker was initialised with its own seed
@@ -54,6 +58,8 @@ class SyncSamples(PolicyOptimizer):
 
     def learn(self, batch: SampleBatch) -> dict[str, float]:
         """`epochs` passes of minibatch SGD over the batch, on the driver's policy."""
+        if self.policy.device.type != "cpu":  # on the CPU the loss reads the numpy columns in place
+            batch = batch.to(self.policy.device)
         for _ in range(self.epochs):
             for minibatch in batch.minibatches(self.minibatch_size, self.rng):
                 stats = self.policy.learn_on_batch(minibatch)
