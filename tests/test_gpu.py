@@ -85,7 +85,7 @@ def test_a_central_learner_on_the_gpu_learns_as_on_the_cpu(ray_session, kind):
 
 
 @one_gpu
-def test_anakin_on_the_gpu_learns_as_on_the_cpu():
+def test_anakin_acts_and_learns_on_the_gpu_from_the_cpus_start():
     config = AnakinConfig(num_envs=8, unroll=8)
     learners = {device: AnakinLearner(config, device=device) for device in ("cpu", "cuda")}
     rows = {device: learner.round(2.5e-4)[0] for device, learner in learners.items()}
