@@ -15,7 +15,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distrl.collective import CollectiveGroup, ParticipantLost
+from distrl.collective import CollectiveGroup, Participant, ParticipantLost
 from distrl.mpi_allreduce import MpiAllreduce, rank_input
 from distrl.partition import chunk_bounds
 
@@ -209,6 +209,29 @@ def test_gloo_with_a_dead_peer_times_out_instead_of_hanging(ray_session):
     with pytest.raises(ParticipantLost, match="rank 0"):
         group.allreduce("sum", "gloo")
     assert time.monotonic() - start < 30
+    group.stop()
+
+
+def test_importing_torch_is_not_timed_as_part_of_the_first_gloo_call(ray_session):
+    class SlowToImportTorch(Participant):  # (defined here, so Ray ships it by value)
+        """A rank whose torch import takes longer than a short timeout allows (three ranks
+        importing torch at once on a loaded CI machine took over 10 s)."""
+
+        def import_torch(self) -> None:
+            time.sleep(8)
+            super().import_torch()
+            self.imported = True
+
+        def dist_init(self, address: str, port: int, timeout_s: float) -> None:
+            assert getattr(self, "imported", False), "asked to join before importing torch"
+            super().dist_init(address, port, timeout_s)
+
+    ranks = [ray.remote(num_cpus=0.1)(SlowToImportTorch).remote(r, 2) for r in range(2)]
+    group = CollectiveGroup.of(ranks, 1000, timeout_s=2)  # a collective gets 2 + 5 s: less than the import
+    group.set_buffers([np.ones(1000, np.float32)] * 2)
+    group.allreduce("sum", "gloo")
+    for out in group.buffers():
+        np.testing.assert_array_equal(out, np.full(1000, 2, np.float32))
     group.stop()
 
 

@@ -18,6 +18,7 @@ from distrl.collective import CollectiveGroup
 from distrl.losses import a2c_loss, ppo_loss
 from distrl.optimizers import AsyncSamples, SyncAllReduce, SyncSamples
 from distrl.optimizers.anakin import Anakin
+from distrl.optimizers.sebulba import Sebulba
 from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
 from distrl.worker_set import WorkerSet
@@ -66,15 +67,17 @@ def test_a_policy_moved_to_the_gpu_keeps_its_parameters_and_moments_and_computes
 
 
 @one_gpu
-@pytest.mark.parametrize("kind", ["sync_samples", "async_samples"])
+@pytest.mark.parametrize("kind", ["sync_samples", "async_samples", "sebulba"])
 def test_a_central_learner_on_the_gpu_learns_as_on_the_cpu(ray_session, kind):
     weights = {}
     for device in ("cpu", "cuda"):
         # one worker: the asynchronous learner's batches then arrive in one order
         if kind == "sync_samples":
             opt = SyncSamples(WorkerSet(SMALL, 1, ppo_loss()), minibatch_size=16, device=device)
-        else:
+        elif kind == "async_samples":
             opt = AsyncSamples(WorkerSet(SMALL, 1, a2c_loss()), batches_per_step=2, device=device)
+        else:  # its first batch is sampled with the starting parameters, whatever the timing
+            opt = Sebulba(SMALL, 1, ppo_loss(), minibatch_size=16, device=device)
         try:
             opt.step()
             assert opt.policy.device.type == device

@@ -203,6 +203,11 @@ class Participant:
         """The GPUs Ray assigned this rank (with `num_gpus`)."""
         return len(ray.get_gpu_ids())
 
+    def import_torch(self) -> None:
+        """Import torch.distributed, which takes seconds (tens on a loaded machine): a group
+        has its ranks do it before they join, so that joining is timed alone."""
+        import torch.distributed  # noqa: F401
+
     def dist_init(self, address: str, port: int, timeout_s: float) -> None:
         """Join the torch.distributed group: gloo for host tensors, and NCCL for GPU tensors
         where Ray assigned this rank a GPU (NCCL needs it on every rank: `start_dist` checks,
@@ -253,7 +258,7 @@ class CollectiveGroup:
         per_rank = actor_options if isinstance(actor_options, Sequence) else [actor_options or {}] * size
         num_cpus_per_participant = actor_cpus() if num_cpus_per_participant is None else num_cpus_per_participant
         cls = ray.remote(num_cpus=num_cpus_per_participant)(Participant)
-        self.size, self.timeout_s = size, timeout_s
+        self.size, self.timeout_s, self.start_timeout_s = size, timeout_s, start_timeout_s
         self.ranks = [cls.options(**per_rank[r]).remote(r, size) for r in range(size)]
         self.length, self.dtype, self.dist_ready, self.gpus_checked = 0, np.dtype(np.float32), False, False
         started = {p.__ray_ready__.remote(): r for r, p in enumerate(self.ranks)}
@@ -272,12 +277,13 @@ class CollectiveGroup:
 
     @classmethod
     def of(cls, participants: Sequence, length: int, dtype=np.float32, timeout_s: float = 60.0,
-           transport: str = "object_store") -> "CollectiveGroup":
+           transport: str = "object_store", start_timeout_s: float = 300.0) -> "CollectiveGroup":
         """A group over actors that already exist and have Participant's methods (rollout
         workers that are also participants, say), rank r being participants[r], each with a
         buffer of `length` entries that the actor fills itself."""
         group = cls.__new__(cls)
         group.size, group.timeout_s, group.ranks = len(participants), timeout_s, list(participants)
+        group.start_timeout_s = start_timeout_s
         group.length, group.dtype, group.dist_ready, group.gpus_checked = length, np.dtype(dtype), False, False
         group._choose_transport(transport)
         if group.transport == "shm":
@@ -432,6 +438,9 @@ class CollectiveGroup:
                                  f"have none (give the participants num_gpus in actor_options)")
             self.gpus_checked = True
         if not self.dist_ready:
+            # Importing torch belongs to starting (start_timeout_s): in a CI run three ranks
+            # importing it at once took longer than the 10 s a short timeout_s allows.
+            ray.get([p.import_torch.remote() for p in self.ranks], timeout=self.start_timeout_s)
             address, port = ray.get(self.ranks[0].dist_address.remote(), timeout=self.timeout_s)
             self._wait([p.dist_init.remote(address, port, self.timeout_s) for p in self.ranks], "torch.distributed init")
             self.dist_ready = True

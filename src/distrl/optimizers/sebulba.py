@@ -21,6 +21,10 @@ its publication to land, so an actor may still read the version before. PPO's ra
 is taken against the log-probabilities the actor stored, so a lagged batch still gets a
 correct loss.
 
+The learner learns on `device` (the paper's learner cores are an accelerator's): each batch
+moves there once, and the published parameters come back to host memory, where the actors
+read them.
+
 `synchronous=True` is the control with the one thing Sebulba adds taken away: the actor waits
 for the parameters its last batch produced before it samples again, so acting and learning
 alternate (lag 0) instead of overlapping.
@@ -82,10 +86,11 @@ class SebulbaActor(RolloutWorker):
 
 class Sebulba(PolicyOptimizer):
     def __init__(self, config: WorkerConfig, num_actors: int = 1, loss=None, epochs: int = 4, minibatch_size: int = 512,
-                 anneal_steps: int | None = None, synchronous: bool = False, seed: int = 0, **worker_set_options):
+                 anneal_steps: int | None = None, synchronous: bool = False, seed: int = 0, device: str = "cpu",
+                 **worker_set_options):
         super().__init__()
         self.workers = WorkerSet(config, num_actors, loss, worker_class=SebulbaActor, **worker_set_options)
-        self.policy = self.workers.local.policy  # the learner's; the actors hold copies
+        self.policy = self.workers.local.policy.to(device)  # the learner's; the actors hold copies
         self.epochs, self.minibatch_size, self.anneal_steps = epochs, minibatch_size, anneal_steps
         self.lr, self.rng = self.policy.config.lr, np.random.default_rng(seed)
         self.version, self.lags = 0, []  # lags[k]: how many versions behind the learner batch k was
@@ -108,6 +113,8 @@ class Sebulba(PolicyOptimizer):
         self.stats.add_experience(len(batch), episodes)
         self.policy.set_lr(annealed(self.lr, self.stats.env_steps, self.anneal_steps))
         with self.timed("learn_s"):
+            if self.policy.device.type != "cpu":  # on the CPU the loss reads the numpy columns in place
+                batch = batch.to(self.policy.device)
             for _ in range(self.epochs):
                 for minibatch in batch.minibatches(self.minibatch_size, self.rng):
                     stats = self.policy.learn_on_batch(minibatch)

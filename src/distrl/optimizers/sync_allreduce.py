@@ -116,7 +116,7 @@ class SyncAllReduce(PolicyOptimizer):
         self.workers = WorkerSet(config, num_workers, loss, worker_class=AllReduceWorker, **worker_set_options)
         self.epochs, self.minibatch_size = epochs, minibatch_size // num_workers  # per worker: same global minibatch
         self.lr, self.anneal_steps = self.workers.local.policy.config.lr, anneal_steps
-        self.transport, self.device = transport, device
+        self.transport, self.device, self.on_gpus = transport, device, on_gpus
         self._join(ray.put(self.workers.local.policy.get_state()))
 
     def _join(self, start) -> None:
@@ -127,7 +127,7 @@ class SyncAllReduce(PolicyOptimizer):
         options = dict(length=len(self.workers.local.get_weights()), timeout_s=self.workers.timeout_s or 60.0)
         if self.transport == "dist":  # the group plans nothing: it only starts torch.distributed on the ranks
             self.group = CollectiveGroup.of(ranks, **options)
-            self.group.start_dist(gpus=torch.device(self.device).type == "cuda")
+            self.group.start_dist(gpus=self.on_gpus)
         else:
             self.group = CollectiveGroup.of(ranks, transport=self.transport, **options)
 
