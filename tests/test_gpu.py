@@ -39,6 +39,13 @@ def test_refused_combinations_say_what_to_do():
         SyncAllReduce(SMALL, 2, ppo_loss(), minibatch_size=16, transport="shm", device="cuda")
     with pytest.raises(ValueError, match="unknown transport"):
         SyncAllReduce(SMALL, 2, ppo_loss(), minibatch_size=16, transport="carrier pigeon")
+    with pytest.raises(ValueError, match="as cuda:0; pass 'cuda'"):
+        SyncAllReduce(SMALL, 2, ppo_loss(), minibatch_size=16, transport="dist", device="cuda:1")
+    with pytest.raises(ValueError, match="as cuda:0; pass 'cuda'"):
+        Anakin(AnakinConfig(num_envs=8, unroll=8), replicas=2, device="cuda:1")
+    with pytest.raises(ValueError, match="needs one of its own"):
+        SyncAllReduce(SMALL, 2, ppo_loss(), minibatch_size=16, transport="dist", device="cuda",
+                      actor_options={"num_gpus": 0.5})
 
 
 @one_gpu
@@ -97,6 +104,14 @@ def test_anakin_acts_and_learns_on_the_gpu_from_the_cpus_start():
     start = AnakinLearner(config).get_weights()
     for learner in learners.values():
         assert np.isfinite(learner.get_weights()).all() and not np.array_equal(learner.get_weights(), start)
+    gpu_state = learners["cuda"].get_state()  # host memory, so it reaches a driver without a GPU
+    assert all(t.device.type == "cpu" for t in gpu_state["envs"][:3])
+    resumed = AnakinLearner(config, device="cuda")
+    resumed.set_state(gpu_state)
+    assert resumed.rollout.state.device.type == "cuda"
+    resumed.round(2.5e-4)
+    learners["cuda"].round(2.5e-4)  # the same round from the same state (GPU kernels: equal to rounding)
+    np.testing.assert_allclose(resumed.get_weights(), learners["cuda"].get_weights(), rtol=1e-5, atol=1e-6)
 
 
 @two_gpus

@@ -43,6 +43,18 @@ def test_a_rollout_is_a_chain_of_real_transitions_sampled_from_the_policy():
     assert set(returns.tolist()) <= set(range(1, 501)) and all(r == int(r) for r in returns.tolist())
 
 
+def test_a_learners_state_is_host_memory_and_resumes_to_the_same_round():
+    learner = AnakinLearner(AnakinConfig(num_envs=4, unroll=8))
+    learner.round(2.5e-4)
+    state = learner.get_state()
+    assert all(t.device.type == "cpu" for t in state["envs"][:3])
+    expected = learner.round(2.5e-4), learner.get_weights()
+    resumed = AnakinLearner(AnakinConfig(num_envs=4, unroll=8, seed=1))  # other weights and streams until restored
+    resumed.set_state(state)
+    assert resumed.round(2.5e-4) == expected[0]
+    np.testing.assert_array_equal(resumed.get_weights(), expected[1])
+
+
 def test_a_learners_batch_carries_the_critics_values_and_gae():
     learner = AnakinLearner(SMALL)
     batch, _ = learner.sample()

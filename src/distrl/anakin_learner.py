@@ -98,15 +98,21 @@ class AnakinLearner:
         return stats
 
     def get_state(self) -> dict:
+        """In host memory, as a Policy's state is, so a replica's state reaches a driver without
+        a GPU. The random streams are of the device's own kind (torch's CPU and CUDA generators
+        differ), so it restores on the same kind of device."""
         r = self.rollout
+        envs = tuple(t.to("cpu", copy=True) for t in (r.state, r.elapsed, r.running_return))
         return {"policy": self.policy.get_state(), "shuffle": self.shuffle.get_state(),
-                "envs": (r.state.clone(), r.elapsed.clone(), r.running_return.clone(), r.generator.get_state())}
+                "envs": (*envs, r.generator.get_state())}
 
     def set_state(self, state: dict) -> None:
         self.policy.set_state(state["policy"])
         self.shuffle.set_state(state["shuffle"])
         r = self.rollout
-        r.state, r.elapsed, r.running_return, generator = state["envs"]
+        *envs, generator = state["envs"]
+        with torch.inference_mode():  # the kind of tensor the rollout's own are (a compiled step sees one kind)
+            r.state, r.elapsed, r.running_return = (t.to(self.device, copy=True) for t in envs)
         r.generator.set_state(generator)
 
     def get_weights(self) -> np.ndarray:

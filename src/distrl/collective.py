@@ -103,6 +103,18 @@ class ParticipantLost(RuntimeError):
         super().__init__(f"{operation} failed: participant rank {', '.join(map(str, ranks))} died")
 
 
+def gpus_per_rank(device: str) -> int:
+    """The GPUs a rank that computes on `device` asks Ray for: one of its own on "cuda" (NCCL
+    does not share a GPU between ranks), none on the CPU. Ray makes the GPU it assigned a
+    rank that rank's cuda:0, so any other index is refused."""
+    import torch
+
+    kind = torch.device(device)
+    if kind.type == "cuda" and kind.index not in (None, 0):
+        raise ValueError(f"device {device!r}: each rank sees the one GPU Ray assigned it as cuda:0; pass 'cuda'")
+    return int(kind.type == "cuda")
+
+
 class Participant:
     """One rank: a buffer, and the steps the collectives are planned from. A step that
     sends returns the chunk (a view of the buffer: Ray copies it into the store as the
@@ -440,7 +452,7 @@ class CollectiveGroup:
         if not self.dist_ready:
             # Importing torch belongs to starting (start_timeout_s): in a CI run three ranks
             # importing it at once took longer than the 10 s a short timeout_s allows.
-            ray.get([p.import_torch.remote() for p in self.ranks], timeout=self.start_timeout_s)
+            self._wait([p.import_torch.remote() for p in self.ranks], "import torch", self.start_timeout_s)
             address, port = ray.get(self.ranks[0].dist_address.remote(), timeout=self.timeout_s)
             self._wait([p.dist_init.remote(address, port, self.timeout_s) for p in self.ranks], "torch.distributed init")
             self.dist_ready = True
@@ -460,15 +472,17 @@ class CollectiveGroup:
         if op == "mean" and not np.issubdtype(self.dtype, np.floating):
             raise TypeError(f"mean of {self.dtype} buffers is not {self.dtype}; use sum and divide")
 
-    def _wait(self, refs: list, operation: str) -> list:
+    def _wait(self, refs: list, operation: str, timeout_s: float | None = None) -> list:
+        if timeout_s is None:
+            timeout_s = self.timeout_s + 5  # gloo's own timeout fires first
         try:
-            return ray.get(refs, timeout=self.timeout_s + 5)  # gloo's own timeout fires first
+            return ray.get(refs, timeout=timeout_s)
         except (RayError, RuntimeError) as error:
             lost, silent = self._health()
             if lost:
                 raise ParticipantLost(lost, operation) from error
             if silent or isinstance(error, GetTimeoutError):  # (a shared-memory rank gives up on a silent one first)
-                raise TimeoutError(f"{operation} did not finish within {self.timeout_s + 5:.0f} s; "
+                raise TimeoutError(f"{operation} did not finish within {timeout_s:.0f} s; "
                                    f"not answering: ranks {silent or 'none'}") from error
             raise
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import ray
-import torch
 
 from ..anakin_learner import AnakinConfig, AnakinLearner
-from ..collective import Participant
+from ..collective import Participant, gpus_per_rank
 from ..rollout_worker import EpisodeStats
 from .base import PolicyOptimizer, annealed
 
@@ -46,8 +45,7 @@ class Anakin(PolicyOptimizer):
         if replicas == 1:
             self.learners = [AnakinLearner(config, compile=compile, device=device)]
         else:
-            gpus = 1 if torch.device(device).type == "cuda" else 0
-            cls = ray.remote(num_cpus=num_cpus_per_replica, num_gpus=gpus)(AnakinReplica)
+            cls = ray.remote(num_cpus=num_cpus_per_replica, num_gpus=gpus_per_rank(device))(AnakinReplica)
             self.learners = [cls.remote(config, r, replicas, compile, device) for r in range(replicas)]
             address, port = ray.get(self.learners[0].dist_address.remote())  # rank 0 hosts the rendezvous
             ray.get([r.dist_init.remote(address, port, 60.0) for r in self.learners])

@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 import ray
-import torch
 from ray.exceptions import RayError
 
-from ..collective import CollectiveGroup, Participant
+from ..collective import CollectiveGroup, Participant, gpus_per_rank
 from ..rollout_worker import EpisodeStats, RolloutWorker, WorkerConfig
 from ..worker_set import WorkerSet
 from .base import PolicyOptimizer, annealed
@@ -108,11 +107,15 @@ class SyncAllReduce(PolicyOptimizer):
         assert minibatch_size % num_workers == 0, "each worker takes an equal share of every minibatch"
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
-        on_gpus = torch.device(device).type == "cuda"
+        on_gpus = bool(gpus_per_rank(device))
         if on_gpus and transport != "dist":
             raise ValueError(f"ranks learning on {device} all-reduce through torch.distributed: use transport='dist'")
-        if on_gpus:  # one GPU for each rank: NCCL does not share one between ranks
-            worker_set_options["actor_options"] = {"num_gpus": 1, **(worker_set_options.get("actor_options") or {})}
+        if on_gpus:
+            options = worker_set_options.get("actor_options") or {}
+            if options.get("num_gpus", 1) != 1:
+                raise ValueError(f"a rank learning on a GPU needs one of its own (NCCL does not share one between "
+                                 f"ranks): num_gpus {options['num_gpus']} in actor_options")
+            worker_set_options["actor_options"] = {**options, "num_gpus": 1}
         self.workers = WorkerSet(config, num_workers, loss, worker_class=AllReduceWorker, **worker_set_options)
         self.epochs, self.minibatch_size = epochs, minibatch_size // num_workers  # per worker: same global minibatch
         self.lr, self.anneal_steps = self.workers.local.policy.config.lr, anneal_steps
