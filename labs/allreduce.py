@@ -733,7 +733,8 @@ cluster.shutdown()
 # of the measured time those terms explain, and the one-message check tests them on a plan
 # the fit never saw. At small sizes they are all there is: the ring's $n(n+1)$ tasks and
 # $n+1$ hops cost more than naive's and tree's $2n-1$ tasks and 3 or 4 hops (the 4 KiB
-# column). MPI's ranks exchange small messages through shared memory with no scheduler in
+# column, clearest at n = 4; at n = 2, where the ring has naive's 3 hops, the two can come
+# out level). MPI's ranks exchange small messages through shared memory with no scheduler in
 # between (`object_store_small_latency_vs_mpi_4kb_n4` is how far the object store's best
 # plan is from it); gloo,
 # started by one Ray task per rank, pays that task too. As $n$ grows, a ring planned by one
@@ -778,7 +779,7 @@ cluster.shutdown()
 # memory-traffic bound (`ring_vs_traffic_bound_64mb_n4`; the dotted lines in the plots) it
 # runs close to the rate of copying; the yardstick is a copy's rate, one read and one write
 # per byte, so an algorithm that reads more than it writes, as a reduction does, can
-# pass it, and a ratio above 1 says that. MPI stays ahead at the smallest sizes
+# pass it, and a ratio above 1 says that. MPI stays ahead at 4 KiB
 # (`small_latency_vs_mpi_4kb_n4`), at n = 2, where no two ranks share a core, as at n = 4
 # (both in the table), so four ranks sharing two cores does not explain it; this lab does
 # not measure where this transport's microseconds go at 4 KiB.

@@ -686,13 +686,16 @@ if per_seed:
 # episodes of a network with 1.4 million hidden units; the 640 MB of vectors added the
 # difference in the table's last column.
 #
-# **The tree.** The root's CPU time per iteration fits one cost per message it handles
-# (the fit's line above): the flat driver pays it $N$ times, the tree $2G$ times. The
-# fitted lines cross somewhat above the model's $N = 2G$ (the printed crossings): the
-# model gives both drivers one fixed cost, and the tree's second round adds to the root's.
-# Past the crossing the tree's root stays nearly flat while the flat driver's grows. On these two cores the
-# tree did not shorten an iteration's wall time: its sub-drivers run on the same cores as
-# the workers, and it adds a round. What it removes is the root's share, which on a
+# **The tree.** The root's CPU time per iteration roughly follows one cost per message it
+# handles (the fit's line above; the points scatter around it from run to run): the flat
+# driver pays it $N$ times, the tree $2G$ times. The fitted lines cross above the model's
+# $N = 2G$ (the printed crossings; how far above varies between runs): the model gives
+# both drivers one fixed cost, and the tree's second round adds to the root's.
+# Past the crossing the tree's root stays nearly flat while the flat driver's grows. On
+# these two cores the tree does not reliably shorten an iteration's wall time: its
+# sub-drivers run on the same cores as the workers, and it adds a round, so which of the
+# two finishes first varies between runs (`tree_vs_flat_wall_time_32` was 1.13, 1.22 and
+# 0.85 in the three full runs of 2026-12-05 before this page's). What it removes is the root's share, which on a
 # cluster, where workers and sub-drivers have cores of their own, is the part that grows
 # with $N$: at the fitted cost per message (a model, carried far past what was measured),
 # a flat driver at 8,192 workers would spend seconds per iteration on answers alone.

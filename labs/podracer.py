@@ -936,9 +936,9 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # dispatch of some forty operations per step on one side, gymnasium's numpy calls on the
 # other. Compiling eight steps of actor and environment into one call (`anakin_compiled`)
 # pays that overhead once per eight steps, and at 256 environments it passes gymnasium's
-# vector CartPole (the recorded ratios, compiled and eager). At 4,096 compiling gains
-# little or loses, depending on the processor (the record names it; the table gives this
-# run's figures). Its first call, the compilation, is in the first-call times above.
+# vector CartPole (the recorded ratios, compiled and eager). At 4,096 what compiling buys
+# depends on the processor, from a loss to about half again as many steps per second (the
+# record names the processor; the table gives this run's figures). Its first call, the compilation, is in the first-call times above.
 #
 # **JAX removes the per-step overhead.** With `lax.scan` the whole $T$-step loop is one
 # XLA program, so the fit's $a$ for JAX is an order of magnitude below torch's and JAX
@@ -966,7 +966,7 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # **More steps per second is not faster learning.** The learning check (one run, not a
 # race) trained 4,096 environments to a last-20 mean of 450 on the GPU. It needed about
 # two hundred rounds, fewer than the CPU race's Anakin needed iterations, but each of a
-# round's 16 minibatch updates took about 6 ms at 32,768 rows, against under 2 ms for a
+# round's 16 minibatch updates took about 6 ms at 32,768 rows, against about 2 ms for a
 # CPU update on 256 rows (the split above). Sixteen times the rows cost little more
 # on the GPU, about 7 ms at 524,288 (the learning column divided by 16). So the run took
 # several times as long in wall-clock time as the CPU race's Anakin, while taking about a
@@ -977,9 +977,11 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # 1,024 steps of acting and 16 minibatch updates, and the split above shows the updates
 # take most of it in eager torch: each is a forward pass, a backward pass, a gradient
 # clip and an Adam step. So Anakin's acting, many times `SyncVectorEnv`'s steps per
-# second in the throughput table, barely moves its race time against SyncSamples (the
-# recorded ratio, well within the seeds' spread in the race table), whose two workers
-# sample the next batch while the driver learns.
+# second in the throughput table, barely changes its rate in the race against SyncSamples,
+# whose two workers sample the next batch while the driver learns: the race table's
+# steps/s and the per-iteration times above are close. The recorded time ratio moves from
+# run to run with how many steps the seeds happened to need (between about 0.7 and 1.0 in
+# the runs so far), within the seeds' spread in the race table.
 # The JAX reference is fastest, and most of its time is compilation: after its first
 # iteration, each iteration, acting and the 16 updates included, costs a fraction of
 # torch's (the per-iteration times above), and XLA compiles that whole iteration into
@@ -994,7 +996,7 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # times above).
 #
 # **Two replicas are slower than one here.** A replica's gradient on its half of a
-# minibatch took more than half of one replica's whole update (the splits above), and
+# minibatch took about half of one replica's whole update or more (the splits above), and
 # the all-reduce and the clip-and-apply of the mean came on top: together, about as much
 # as one replica's whole update or more (the all-reduce's share has varied several-fold
 # between runs). The replicas also wait for each other at every all-reduce, sixteen times
