@@ -125,8 +125,9 @@ import optax
 import ray
 import torch
 from matplotlib.ticker import FuncFormatter
+from torch.profiler import ProfilerActivity, profile
 
-from distrl import cluster
+from distrl import cluster, tensor_rollout
 from distrl.anakin_learner import AnakinConfig, AnakinLearner
 from distrl.envs import cartpole
 from distrl.losses import ppo_loss
@@ -135,7 +136,7 @@ from distrl.optimizers.anakin import Anakin
 from distrl.optimizers.sebulba import Sebulba
 from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
-from distrl.tensor_rollout import TensorRollout, act, linear_layers, mlp
+from distrl.tensor_rollout import TensorRollout, act, acting_tanh, linear_layers, mlp
 from distrl.worker_set import WorkerSet
 from studylog import record, record_environment, record_median
 
@@ -227,6 +228,16 @@ if compile_sizes:
 def unroll_for(n: int) -> int:
     """Steps per timed run: about 65k environment steps, at least 8 and at most 512 steps."""
     return int(min(512, max(8, 65536 // n)))
+
+
+def timed_ms(fn, repeats: int = 20) -> float:
+    """Median ms of fn() over `repeats` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
 
 
 def torch_actor() -> list:
@@ -375,6 +386,61 @@ fits = {name: fit(name) for name in ("anakin", "gym_vector", "jax")}
 for name, (a, b) in fits.items():
     print(f"{name:<11} per-step overhead a = {a * 1e6:6.1f} µs, per-environment cost b = {b * 1e9:6.1f} ns, "
           f"saturation N ≈ a/b = {a / b:,.0f}, ceiling 1/b = {1 / b:,.0f} steps/s")
+
+# %% [markdown]
+# **Where a large batch's time goes.** The per-environment cost $b$ is the kernels' work.
+# One eager acting call at the largest $N$ the compiled program is timed at, profiled by
+# torch's profiler, gives each operation's share of the time. The actor's hidden layers are
+# tanh, and `TensorRollout`'s actor computes a large batch's tanh on the CPU as
+# $2\sigma(2x) - 1$ (`acting_tanh`: on the host where it was written, `torch.tanh` ran a
+# generic kernel of MKL's vector math library, which picks its kernel by processor). The
+# control is the same program with `torch.tanh` at every size (its switch,
+# `TANH_BY_SIGMOID_FROM`, set above any batch), profiled too and timed in turns with it.
+
+# %%
+n_profiled = max(compile_sizes) if compile_sizes else max(sizes)
+default_switch = tensor_rollout.TANH_BY_SIGMOID_FROM
+
+
+def eager_acting(n: int, switch: float):
+    """A timer of the eager acting program at N = n with the tanh switch at `switch`, and its profile."""
+    tensor_rollout.TANH_BY_SIGMOID_FROM = switch
+    rollout, steps = TensorRollout(torch_actor(), n, seed=0), unroll_for(n)
+    rollout.run(steps)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        rollout.run(steps)
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events)
+
+    def timed() -> float:
+        tensor_rollout.TANH_BY_SIGMOID_FROM = switch
+        start = time.perf_counter()
+        rollout.run(steps)
+        return n * steps / (time.perf_counter() - start)
+    return timed, [(e.key, e.self_cpu_time_total / total) for e in events[:5]]
+
+
+tanh_variants = {"torch.tanh": float("inf"), "acting_tanh": default_switch}
+tanh_steps: dict[str, list[float]] = {}
+try:
+    timers = {}
+    for label, switch in tanh_variants.items():
+        timers[label], shares = eager_acting(n_profiled, switch)
+        print(f"N = {n_profiled:,}, eager, tanh by {label}: " + ", ".join(f"{k} {v:.0%}" for k, v in shares))
+    for turn in range(repeats):
+        for label in list(timers)[turn % 2:] + list(timers)[:turn % 2]:
+            tanh_steps.setdefault(label, []).append(timers[label]())
+finally:
+    tensor_rollout.TANH_BY_SIGMOID_FROM = default_switch
+hidden = torch.randn(n_profiled, 64)
+tanh_us = {label: timed_ms(lambda fn=fn: fn(hidden), 200) * 1e3 for label, fn in (("torch.tanh", torch.tanh),
+                                                                                   ("acting_tanh", acting_tanh))}
+tanh_gap = float((acting_tanh(hidden) - torch.tanh(hidden)).abs().max())
+print(f"one [{n_profiled:,}, 64] hidden layer: torch.tanh {tanh_us['torch.tanh']:.0f} µs, "
+      f"acting_tanh {tanh_us['acting_tanh']:.0f} µs, largest difference {tanh_gap:.1e}")
+print("eager acting steps/s, median of turns: "
+      + ", ".join(f"tanh by {label} {statistics.median(v):,.0f}" for label, v in tanh_steps.items()))
+assert tanh_gap < 2.5e-7
 
 # %% [markdown]
 # The shape of the paper's Figure 4a: throughput against the number of environments
@@ -721,15 +787,6 @@ for name in ("anakin", "anakin_r2", "syncsamples", "sebulba"):
 # Medians of 20 repetitions.
 
 # %%
-def timed_ms(fn, repeats: int = 20) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
 learner = AnakinLearner(AnakinConfig(num_envs=SHARED["envs"], unroll=SHARED["steps"], minibatches=4))
 batch, _ = learner.sample()
 acting_ms, learning_ms = timed_ms(learner.sample), timed_ms(lambda: learner.learn(batch), 5)
@@ -791,11 +848,23 @@ update_gap = max(float((a - b).abs().max()) for a, b in zip(ppo_update(params, m
 print(f"functional PPO update against distrl's: objective gap {loss_gap:.1e}, parameter gap after one update {update_gap:.1e}")
 assert loss_gap < 1e-5 and update_gap < 1e-6
 
+def cpp_compiler_s() -> float:
+    """Seconds the C++ compiler has run for torch.compile in this process, summed over the
+    threads that compile kernels side by side (torch's own compile metrics)."""
+    names, seconds = torch._dynamo.utils.compile_times(repr="csv", aggregate=True)
+    return float(dict(zip(names, seconds)).get("compile_file", 0.0))
+
+
+def compiled_kernels() -> int:
+    return len(list(Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]).rglob("*.so")))
+
+
 if compile_update:
     compiled_update = torch.compile(ppo_update, dynamic=False)
-    start = time.perf_counter()
+    kernels_before, cpp_before, start = compiled_kernels(), cpp_compiler_s(), time.perf_counter()
     compiled_update(params, moments, torch.zeros(()), mb, lr)
     update_compile_s = time.perf_counter() - start
+    update_kernels, update_cpp_s = compiled_kernels() - kernels_before, cpp_compiler_s() - cpp_before
     compiled_update_ms = timed_ms(lambda: compiled_update(params, moments, torch.zeros(()), mb, lr), 200)
     eager_update_ms = timed_ms(lambda: fresh.policy.learn_on_batch(minibatch), 200)  # the same minibatch, eagerly
     pays_after = update_compile_s / (learning_ms - 16 * compiled_update_ms) * 1e3  # iterations of the race's learn()
@@ -803,6 +872,8 @@ if compile_update:
     print(f"compiled update: {compiled_update_ms:.2f} ms (eager Policy update on the same minibatch {eager_update_ms:.2f} ms), "
           f"first call {update_compile_s:.1f} s; the compilation pays for itself after {pays_after:,.0f} iterations; "
           f"anakin's race runs took {race_iterations:,.0f} (median)")
+    print(f"the first call built {update_kernels} C++ kernels: {update_cpp_s:.1f} s of C++ compilation, summed over "
+          f"the threads that compile side by side, in its {update_compile_s:.1f} s")
 
 
 def minibatch_parts(replica) -> dict[str, float]:
@@ -888,12 +959,23 @@ if best != "anakin":
     record(f"anakin_eager_vs_gymnasium_vector_n{n_mid}", vector_ratio["anakin"], "x",
            f"Anakin (eager) / gymnasium's numpy-vectorised CartPole, same network, N = {n_mid} (higher is better)")
 for n in sorted({4096, max(sizes)} & set(sizes)):
-    record(f"anakin_vs_jax_steps_n{n}", statistics.median(throughput["anakin", n]) / statistics.median(throughput["jax", n]),
-           "x", f"Anakin (torch, eager) / JAX with gymnax and lax.scan, N = {n}, one core each (higher is better)")
+    program = "anakin_compiled" if ("anakin_compiled", n) in throughput else "anakin"
+    label = "compiled, 8 steps per call" if program == "anakin_compiled" else "eager"
+    record(f"anakin_vs_jax_steps_n{n}", statistics.median(throughput[program, n]) / statistics.median(throughput["jax", n]),
+           "x", f"Anakin (torch, {label}) / JAX with gymnax and lax.scan, N = {n}, one core each (higher is better)")
+    if program != "anakin":
+        record(f"anakin_eager_vs_jax_steps_n{n}",
+               statistics.median(throughput["anakin", n]) / statistics.median(throughput["jax", n]), "x",
+               f"Anakin (torch, eager) / JAX with gymnax and lax.scan, N = {n}, one core each (higher is better)")
+record(f"acting_tanh_speedup_n{n_profiled}",
+       statistics.median(tanh_steps["acting_tanh"]) / statistics.median(tanh_steps["torch.tanh"]), "x",
+       f"eager acting steps/s at N = {n_profiled}, tanh as 2σ(2x) − 1 / as torch.tanh (higher is better)")
 if compile_update:
     record("compiled_update_speedup", eager_update_ms / compiled_update_ms, "x",
            "eager Policy PPO minibatch update / the same update compiled, one 256-row minibatch (higher is better)")
     record("compiled_update_compile_s", update_compile_s, "s", "first call of the compiled PPO update, empty cache")
+    record("compiled_update_cpp_s", update_cpp_s, "s",
+           f"C++ compilation in that first call, {update_kernels} kernels, summed over the threads compiling them")
 record("anakin_gpu_steps_per_s", gpu_best_row["median_steps_per_s"], "steps/s",
        f"acting only: TensorRollout on {gpu['device']}, N = {gpu_best_row['num_envs']:,}, "
        f"{'compiled' if gpu_best_row['compiled'] else 'eager'}, measured {gpu['measured']}")
@@ -930,15 +1012,16 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # Anakin's acting program passes gymnasium's `SyncVectorEnv` several times over at 256
 # environments and by more beyond: `SyncVectorEnv` steps $N$ Python objects one after
 # another, so it stops growing at a few hundred environments, while a tensor step costs
-# the same handful of calls for any $N$. Eager, it does not pass gymnasium's own
-# numpy-vectorised CartPole: both run the same torch actor, and the fit puts their
+# the same handful of calls for any $N$. Eager, it runs close to gymnasium's own
+# numpy-vectorised CartPole (the recorded eager ratio at 256, and the table from 4,096 up):
+# both run the same torch actor, and the fit puts their
 # per-step overheads $a$ and per-environment costs $b$ close together, torch's eager
 # dispatch of some forty operations per step on one side, gymnasium's numpy calls on the
 # other. Compiling eight steps of actor and environment into one call (`anakin_compiled`)
 # pays that overhead once per eight steps, and at 256 environments it passes gymnasium's
 # vector CartPole (the recorded ratios, compiled and eager). At 4,096 what compiling buys
-# depends on the processor, from a loss to about half again as many steps per second (the
-# record names the processor; the table gives this run's figures). Its first call, the compilation, is in the first-call times above.
+# depends on the processor (the record names it; the table gives this run's figures). Its
+# first call, the compilation, is in the first-call times above.
 #
 # **JAX removes the per-step overhead.** With `lax.scan` the whole $T$-step loop is one
 # XLA program, so the fit's $a$ for JAX is an order of magnitude below torch's and JAX
@@ -947,6 +1030,19 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # environments on, eager torch runs at a fraction of JAX's speed that no larger $N$ closes
 # (the ratios recorded below), since JAX's per-environment cost $b$ is lower too (the fits
 # above).
+#
+# **Torch's per-environment cost was mostly one kernel.** The profiles above say where a
+# large batch's time goes: the actor's matrix products and, in the control, its tanh. On
+# the AMD EPYC host where this was found, `torch.tanh` was more than half of an eager step
+# at 4,096 environments, because MKL, which computes it, ran its generic kernel on that
+# processor (a `perf` profile named it). Written as
+# $2\sigma(2x) - 1$, with the $\sigma$ that ATen vectorises itself, the same hidden layer
+# costs a fraction of that (timed above, and within $2 \cdot 10^{-7}$ of `torch.tanh`), and
+# the acting program takes more steps per second (`acting_tanh_speedup_n4096`, recorded
+# below). Below a few thousand elements the identity's four calls cost more than the one
+# they replace, so small batches, the race's among them, keep `torch.tanh`. Compiled, eight
+# steps' pointwise work is fused as well, and that program is the one recorded against JAX
+# at 4,096 (the eager ratio beside it).
 #
 # **On an H200 the acting program runs at about a billion steps per second, and the whole
 # of Anakin's training at tens of millions.** The acting table is acting only; the training
@@ -966,7 +1062,7 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # **More steps per second is not faster learning.** The learning check (one run, not a
 # race) trained 4,096 environments to a last-20 mean of 450 on the GPU. It needed about
 # two hundred rounds, fewer than the CPU race's Anakin needed iterations, but each of a
-# round's 16 minibatch updates took about 6 ms at 32,768 rows, against about 2 ms for a
+# round's 16 minibatch updates took about 6 ms at 32,768 rows, against 1.5 to 2 ms for a
 # CPU update on 256 rows (the split above). Sixteen times the rows cost little more
 # on the GPU, about 7 ms at 524,288 (the learning column divided by 16). So the run took
 # several times as long in wall-clock time as the CPU race's Anakin, while taking about a
@@ -980,7 +1076,7 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # second in the throughput table, barely changes its rate in the race against SyncSamples,
 # whose two workers sample the next batch while the driver learns: the race table's
 # steps/s and the per-iteration times above are close. The recorded time ratio moves from
-# run to run with how many steps the seeds happened to need (between about 0.7 and 1.0 in
+# run to run with how many steps the seeds happened to need (from about 0.6 to 1.0 in
 # the runs so far), within the seeds' spread in the race table.
 # The JAX reference is fastest, and most of its time is compilation: after its first
 # iteration, each iteration, acting and the 16 updates included, costs a fraction of
@@ -988,20 +1084,22 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # one program.
 # Torch can compile the update too, and the compiled update is several times faster than
 # the eager one (`compiled_update_speedup`), but its first call, from an empty cache,
-# takes seconds (`compiled_update_compile_s`), and the iterations it needs to pay that
-# back are at least those of a whole race run (both printed above). By that arithmetic, not
+# takes seconds (`compiled_update_compile_s`), and the C++ compiler building the update's
+# kernels ran about as long, summed over its threads (`compiled_update_cpp_s`). The
+# iterations the compiled update needs to pay that back are at least those of a whole
+# race run (both printed above). By that arithmetic, not
 # measured as a race contender, a compiled Anakin would finish no sooner than the eager one
 # does and still well behind JAX, so the race's Anakin runs eagerly. On one core, XLA
 # compiled JAX's whole iteration, acting and all, in a few seconds (the first-iteration
 # times above).
 #
 # **Two replicas are slower than one here.** A replica's gradient on its half of a
-# minibatch took about half of one replica's whole update or more (the splits above), and
-# the all-reduce and the clip-and-apply of the mean came on top: together, about as much
-# as one replica's whole update or more (the all-reduce's share has varied several-fold
-# between runs). The replicas also wait for each other at every all-reduce, sixteen times
-# per iteration, on two cores that also run Ray. They stay bit-identical (the check
-# recorded below). On a TPU each core's update is compiled and the `pmean` runs over the
+# minibatch took two fifths of one replica's whole update or more (the splits above), and
+# the all-reduce and the clip-and-apply of the mean came on top: together, from about half
+# of one replica's whole update to more than all of it in the runs so far (the
+# all-reduce's share has varied several-fold between runs). The replicas also wait for
+# each other at every all-reduce, sixteen times per iteration, on two cores that also run
+# Ray. They stay bit-identical (the check recorded below). On a TPU each core's update is compiled and the `pmean` runs over the
 # chips' interconnect.
 #
 # **Sebulba's overlap pays, within its bound.** With the actor's and the learner's times

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from distrl.anakin_learner import AnakinConfig, AnakinLearner, gae_tensor
 from distrl.envs import cartpole
 from distrl.optimizers.anakin import Anakin
-from distrl.tensor_rollout import act_and_step
+from distrl.tensor_rollout import TANH_BY_SIGMOID_FROM, act_and_step, acting_tanh
 from distrl.optimizers.sebulba import Sebulba
 from distrl.policy import PolicyConfig
 from distrl.rollout_worker import WorkerConfig
@@ -25,8 +25,10 @@ from distrl.sample_batch import gae
 SMALL = AnakinConfig(num_envs=8, unroll=16, minibatches=2, epochs=2, policy=PolicyConfig(hidden=(16,)))
 
 
-def test_a_rollout_is_a_chain_of_real_transitions_sampled_from_the_policy():
-    learner = AnakinLearner(SMALL)
+# 8 environments with 16 hidden units act through torch.tanh, 256 with 64 through 2σ(2x) − 1.
+@pytest.mark.parametrize("config", [SMALL, AnakinConfig(num_envs=256, unroll=16)], ids=["small", "large"])
+def test_a_rollout_is_a_chain_of_real_transitions_sampled_from_the_policy(config):
+    learner = AnakinLearner(config)
     columns, returns = learner.rollout.run(40)  # long enough for a few episodes to end (random policy: ~20 steps)
     done = columns["terminateds"] | columns["truncateds"]
     assert done.any() and len(returns) == int(done.sum())
@@ -41,6 +43,15 @@ def test_a_rollout_is_a_chain_of_real_transitions_sampled_from_the_policy():
         dist, _ = learner.policy.distribution(columns["obs"].flatten(0, 1))
     assert torch.allclose(dist.log_prob(columns["actions"].flatten()), columns["logp"].flatten(), atol=1e-6)
     assert set(returns.tolist()) <= set(range(1, 501)) and all(r == int(r) for r in returns.tolist())
+
+
+def test_the_acting_tanh_is_tanh_on_either_side_of_its_switch():
+    x = torch.linspace(-12, 12, 2 * TANH_BY_SIGMOID_FROM).reshape(-1, 64)
+    small = x[: TANH_BY_SIGMOID_FROM // 64 - 1]
+    assert torch.equal(acting_tanh(small), torch.tanh(small))
+    assert float((acting_tanh(x) - torch.tanh(x)).abs().max()) < 2.5e-7
+    far = torch.tensor([-1e4, 1e4]).repeat(TANH_BY_SIGMOID_FROM)  # saturates to ±1, no overflow to nan
+    assert torch.equal(acting_tanh(far), torch.tanh(far))
 
 
 def test_a_learners_state_is_host_memory_and_resumes_to_the_same_round():

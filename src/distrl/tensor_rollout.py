@@ -22,6 +22,7 @@ from .envs import cartpole
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]
 STEPS_PER_CALL = 8  # time steps per call of `steps`: the unit torch.compile turns into one program
+TANH_BY_SIGMOID_FROM = 4096  # elements: from here on a CPU actor's tanh is 2σ(2x) − 1 (see `acting_tanh`)
 COLUMNS = ("obs", "actions", "logp", "rewards", "terminateds", "truncateds", "next_obs", "episode_returns")
 
 
@@ -104,7 +105,7 @@ def act_and_step(actor: Layers, state: torch.Tensor, elapsed: torch.Tensor, runn
 def act(actor, obs: torch.Tensor, gumbel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """a ~ π(·|s) for each row by Gumbel-max, argmax(log π + G) with G = −log E, E ~ Exp(1)
     given as `gumbel`; and log π(a|s)."""
-    logp_all = torch.log_softmax(mlp(actor, obs), -1)
+    logp_all = torch.log_softmax(mlp(actor, obs, acting_tanh), -1)
     action = (logp_all + gumbel).argmax(-1)
     return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
 
@@ -114,10 +115,27 @@ def linear_layers(mlp: torch.nn.Sequential) -> Layers:
     return [(m.weight, m.bias) for m in mlp if isinstance(m, torch.nn.Linear)]
 
 
-def mlp(layers: Layers, x: torch.Tensor) -> torch.Tensor:
+def mlp(layers: Layers, x: torch.Tensor, tanh=torch.tanh) -> torch.Tensor:
     """The MLP of `layers` with tanh between them, as distrl's ActorCritic builds it."""
     for i, (weight, bias) in enumerate(layers):
         x = torch.nn.functional.linear(x, weight, bias)
         if i < len(layers) - 1:
-            x = torch.tanh(x)
+            x = tanh(x)
     return x
+
+
+def acting_tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh, as the acting program computes it: through the identity tanh(x) = 2σ(2x) − 1 for
+    a large batch on the CPU, within 2·10⁻⁷ of torch.tanh.
+
+    On a contiguous CPU tensor torch.tanh calls MKL's vector math library, which picks its
+    kernel by processor. On this project's AMD EPYC host it ran a generic one (perf named
+    `mkl_vml_kernel_sTanh_EXHAynn`), and tanh was 53–55 % of an eager acting step at
+    N = 4,096: 2.3 ns per element, where ATen's own vectorised σ takes 0.25, and the
+    identity was 5× faster on a [4096, 64] batch. It is four calls instead of one, though, so below a few thousand
+    elements the calls cost more than the kernel saves (measured there, eager steps/s: 6 %
+    fewer at N = 32, 3 % more at 64, 13 % at 128, 1.9× at 4,096; compiled, 1.5× at 4,096).
+    On a GPU torch's tanh is one fast kernel, so it is kept there."""
+    if x.device.type != "cpu" or x.numel() < TANH_BY_SIGMOID_FROM:
+        return torch.tanh(x)
+    return (2 * torch.sigmoid(2 * x)).sub_(1)
