@@ -865,6 +865,7 @@ if compile_update:
     compiled_update(params, moments, torch.zeros(()), mb, lr)
     update_compile_s = time.perf_counter() - start
     update_kernels, update_cpp_s = compiled_kernels() - kernels_before, cpp_compiler_s() - cpp_before
+    assert update_kernels > 0 and update_cpp_s > 0, "no C++ compilation seen in this process"
     compiled_update_ms = timed_ms(lambda: compiled_update(params, moments, torch.zeros(()), mb, lr), 200)
     eager_update_ms = timed_ms(lambda: fresh.policy.learn_on_batch(minibatch), 200)  # the same minibatch, eagerly
     pays_after = update_compile_s / (learning_ms - 16 * compiled_update_ms) * 1e3  # iterations of the race's learn()
@@ -1031,18 +1032,19 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # (the ratios recorded below), since JAX's per-environment cost $b$ is lower too (the fits
 # above).
 #
-# **Torch's per-environment cost was mostly one kernel.** The profiles above say where a
-# large batch's time goes: the actor's matrix products and, in the control, its tanh. On
-# the AMD EPYC host where this was found, `torch.tanh` was more than half of an eager step
-# at 4,096 environments, because MKL, which computes it, ran its generic kernel on that
-# processor (a `perf` profile named it). Written as
-# $2\sigma(2x) - 1$, with the $\sigma$ that ATen vectorises itself, the same hidden layer
-# costs a fraction of that (timed above, and within $2 \cdot 10^{-7}$ of `torch.tanh`), and
-# the acting program takes more steps per second (`acting_tanh_speedup_n4096`, recorded
-# below). Below a few thousand elements the identity's four calls cost more than the one
-# they replace, so small batches, the race's among them, keep `torch.tanh`. Compiled, eight
-# steps' pointwise work is fused as well, and that program is the one recorded against JAX
-# at 4,096 (the eager ratio beside it).
+# **With `torch.tanh`, half of a large eager step was one kernel.** The profiles above say
+# where a large batch's time goes: the actor's matrix products and, in the control, its
+# tanh. On the AMD EPYC host where this was found, `torch.tanh` was about half of an eager
+# step at 4,096 environments (the control's profile above), because MKL, which computes
+# it, ran its generic kernel on that processor (a `perf` profile named it, outside this
+# lab; see the log entry). Written as $2\sigma(2x) - 1$, with the $\sigma$ that ATen
+# vectorises itself, the same hidden layer costs a fraction of that (timed above, and
+# within $2 \cdot 10^{-7}$ of `torch.tanh`), and the acting program takes more steps per
+# second (`acting_tanh_speedup_n4096`, recorded below). Below a few thousand elements the
+# identity's four calls cost more than the one they replace (measured outside this lab),
+# so small batches, the race's among them, keep `torch.tanh`. Compiled, eight steps'
+# pointwise work is fused as well, and that program is the one recorded against JAX at
+# 4,096 (the eager ratio beside it).
 #
 # **On an H200 the acting program runs at about a billion steps per second, and the whole
 # of Anakin's training at tens of millions.** The acting table is acting only; the training
@@ -1062,8 +1064,8 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # **More steps per second is not faster learning.** The learning check (one run, not a
 # race) trained 4,096 environments to a last-20 mean of 450 on the GPU. It needed about
 # two hundred rounds, fewer than the CPU race's Anakin needed iterations, but each of a
-# round's 16 minibatch updates took about 6 ms at 32,768 rows, against 1.5 to 2 ms for a
-# CPU update on 256 rows (the split above). Sixteen times the rows cost little more
+# round's 16 minibatch updates took about 6 ms at 32,768 rows, against roughly 1.5 to 2 ms
+# for a CPU update on 256 rows (the split above). Sixteen times the rows cost little more
 # on the GPU, about 7 ms at 524,288 (the learning column divided by 16). So the run took
 # several times as long in wall-clock time as the CPU race's Anakin, while taking about a
 # hundred times as many environment steps: at this network's size, a GPU update's fixed
@@ -1094,13 +1096,13 @@ if {"sebulba", "sebulba_sync"} <= set(order):
 # times above).
 #
 # **Two replicas are slower than one here.** A replica's gradient on its half of a
-# minibatch took two fifths of one replica's whole update or more (the splits above), and
-# the all-reduce and the clip-and-apply of the mean came on top: together, from about half
-# of one replica's whole update to more than all of it in the runs so far (the
-# all-reduce's share has varied several-fold between runs). The replicas also wait for
-# each other at every all-reduce, sixteen times per iteration, on two cores that also run
-# Ray. They stay bit-identical (the check recorded below). On a TPU each core's update is compiled and the `pmean` runs over the
-# chips' interconnect.
+# minibatch took a large share of one replica's whole update, from about a third up in the
+# runs so far (the splits above), and the all-reduce and the clip-and-apply of the mean
+# came on top: together, from about a third of one replica's whole update to more than all
+# of it in the runs so far (the all-reduce's share has varied several-fold between runs).
+# The replicas also wait for each other at every all-reduce, sixteen times per iteration,
+# on two cores that also run Ray. They stay bit-identical (the check recorded below). On a
+# TPU each core's update is compiled and the `pmean` runs over the chips' interconnect.
 #
 # **Sebulba's overlap pays, within its bound.** With the actor's and the learner's times
 # of the synchronous run, the model bounds the overlap's speed-up by

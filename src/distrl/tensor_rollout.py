@@ -126,16 +126,22 @@ def mlp(layers: Layers, x: torch.Tensor, tanh=torch.tanh) -> torch.Tensor:
 
 def acting_tanh(x: torch.Tensor) -> torch.Tensor:
     """tanh, as the acting program computes it: through the identity tanh(x) = 2σ(2x) − 1 for
-    a large batch on the CPU, within 2·10⁻⁷ of torch.tanh.
+    a large batch on the CPU, within 2·10⁻⁷ of torch.tanh (an absolute difference).
 
     On a contiguous CPU tensor torch.tanh calls MKL's vector math library, which picks its
     kernel by processor. On this project's AMD EPYC host it ran a generic one (perf named
     `mkl_vml_kernel_sTanh_EXHAynn`), and tanh was 53–55 % of an eager acting step at
-    N = 4,096: 2.3 ns per element, where ATen's own vectorised σ takes 0.25, and the
-    identity was 5× faster on a [4096, 64] batch. It is four calls instead of one, though, so below a few thousand
-    elements the calls cost more than the kernel saves (measured there, eager steps/s: 6 %
-    fewer at N = 32, 3 % more at 64, 13 % at 128, 1.9× at 4,096; compiled, 1.5× at 4,096).
-    On a GPU torch's tanh is one fast kernel, so it is kept there."""
+    N = 4,096: 2.3 ns per element, where ATen's own vectorised σ takes 0.24, and the
+    identity was about 5× faster on a [4096, 64] batch. It is four calls instead of one,
+    though, so below a few thousand elements the calls cost more than the kernel saves
+    (measured there in a script, eager steps/s: 6 % fewer at N = 32, 3 % more at 64, 13 % at
+    128, 1.9× at 4,096; compiled, the fused identity was 1.5× as fast as inductor's own
+    tanh at 4,096). MKL may pick a faster kernel on Intel processors, where the identity may
+    not pay; that was not measured. On a GPU torch's tanh is one fast kernel, so it is kept
+    there.
+
+    The learner recomputes log π(a|s) with torch.tanh (the Policy's), so PPO's first ratio
+    on a large batch is 1 within about 10⁻⁷, not exactly."""
     if x.device.type != "cpu" or x.numel() < TANH_BY_SIGMOID_FROM:
         return torch.tanh(x)
     return (2 * torch.sigmoid(2 * x)).sub_(1)
